@@ -1,0 +1,402 @@
+"""The work-item store: orders, their states, leases, event history and outbox, in SQLite.
+
+Contract:
+- ``Store(path)`` opens (creating) the database, sets WAL, a busy timeout and
+  ``synchronous=FULL``, and applies migrations. One ``Store`` per thread.
+- ``add_order`` inserts a new work item in ``received``, once per source and
+  once per (customer, PO): a second source with the same PO is stored as a
+  duplicate (``duplicate_of`` set) so the rules can hold or reject it.
+- ``claim(step, owner)`` is a context manager yielding one ``WorkItem`` (or
+  ``None`` when there is no work). The claim takes a lease atomically: two
+  workers, threads or processes, never hold the same item. On exit the lease is
+  released; a ``BusinessError`` holds or rejects the item; any other exception
+  counts an attempt and moves it to ``retry_wait`` with exponential backoff, or
+  to ``failed`` after ``step.max_attempts``. ``BaseException`` (kill, Ctrl-C)
+  leaves the lease to expire, and the item is then claimable again with
+  ``item.recovered`` set when it sat in the step's ``working`` state.
+- ``transition`` checks the move is legal, appends an event and writes any
+  outbox notices in the same transaction. Events are never updated or deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import states
+from .errors import ApplicationError, BusinessError, OrderbotsError
+from .migrations import migrate
+from . import notices as notices_for
+from .model import Finding, Order
+from .notices import Notice
+from .states import Step
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class UnknownOrder(OrderbotsError):
+    """No order has the given key."""
+
+
+class IllegalTransition(OrderbotsError):
+    """A transition that the state machine does not allow."""
+
+
+@dataclass
+class AddResult:
+    """What ``add_order`` did: ``created`` False means the source was seen before."""
+
+    key: str | None
+    created: bool
+    duplicate_of: str | None = None
+
+
+@dataclass
+class WorkItem:
+    """An order as a unit of work, as read from the store."""
+
+    id: int
+    key: str
+    state: str
+    order: Order
+    findings: list[Finding]
+    attempts: int
+    resume_step: str | None
+    erp_number: str | None
+    wms_ref: str | None
+    duplicate_of: str | None
+    last_error: str | None
+    lease_owner: str | None
+    created_at: str
+    updated_at: str
+    recovered: bool = False
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, recovered: bool = False) -> "WorkItem":
+        return cls(
+            id=row["id"], key=row["key"], state=row["state"],
+            order=Order.from_dict(json.loads(row["order_json"])),
+            findings=[Finding(**f) for f in json.loads(row["findings_json"])],
+            attempts=row["attempts"], resume_step=row["resume_step"],
+            erp_number=row["erp_number"], wms_ref=row["wms_ref"],
+            duplicate_of=row["duplicate_of"], last_error=row["last_error"],
+            lease_owner=row["lease_owner"], created_at=row["created_at"],
+            updated_at=row["updated_at"], recovered=recovered,
+        )
+
+
+class Store:
+    """See module docstring."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL"):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
+                                  check_same_thread=False)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA busy_timeout = 60000")
+        self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute(f"PRAGMA synchronous = {synchronous}")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        migrate(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+        if self.db.in_transaction:
+            yield self.db
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # -- intake -------------------------------------------------------------
+
+    def source_seen(self, ref: str) -> bool:
+        """Whether a source (file sha256, Message-ID, ...) was recorded before."""
+        return self.db.execute("SELECT 1 FROM sources WHERE ref = ?", (ref,)).fetchone() is not None
+
+    def record_source(self, ref: str, kind: str, name: str = "", outcome: str = "", orders: int = 0) -> bool:
+        """Record a source once; return False if it was already recorded."""
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO sources (ref, kind, name, seen_at, outcome, orders) VALUES (?,?,?,?,?,?)",
+            (ref, kind, name, utcnow(), outcome, orders))
+        return cur.rowcount == 1
+
+    def add_order(self, order: Order, actor: str = "intake", notices: list[Notice] = ()) -> AddResult:
+        """Insert ``order`` in ``received``; see module docstring for the dedupe rules."""
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM orders WHERE source_ref = ?", (order.source_ref,)).fetchone():
+                return AddResult(None, False)
+            original = db.execute(
+                "SELECT key FROM orders WHERE customer_id = ? AND po_number = ? AND duplicate_of IS NULL",
+                (order.customer.id, order.po_number)).fetchone()
+            key, duplicate_of = order.key, None
+            if original:
+                duplicate_of = original["key"]
+                count = db.execute("SELECT COUNT(*) FROM orders WHERE customer_id = ? AND po_number = ?",
+                                   (order.customer.id, order.po_number)).fetchone()[0]
+                key = f"{order.key}#{count + 1}"
+            now = utcnow()
+            db.execute(
+                """INSERT INTO orders (key, customer_id, po_number, duplicate_of, channel, source_ref, state,
+                       order_json, received_at, created_at, updated_at)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                (key, order.customer.id, order.po_number, duplicate_of, order.channel, order.source_ref,
+                 states.RECEIVED, json.dumps(order.to_dict(), ensure_ascii=False),
+                 order.received_at.isoformat(), now, now))
+            reason = f"duplicate of {duplicate_of}" if duplicate_of else f"from {order.channel}"
+            self._event(key, actor, None, states.RECEIVED, reason, {"source_ref": order.source_ref})
+            self._enqueue(key, notices)
+        return AddResult(key, True, duplicate_of)
+
+    # -- reading ------------------------------------------------------------
+
+    def get(self, key: str) -> WorkItem:
+        """The work item with ``key`` (or numeric id); ``UnknownOrder`` if none."""
+        row = self.db.execute("SELECT * FROM orders WHERE key = ? OR CAST(id AS TEXT) = ?", (key, key)).fetchone()
+        if row is None:
+            raise UnknownOrder(f"no order with key {key!r}; list them with `orderbots orders`")
+        return WorkItem.from_row(row)
+
+    def items(self, state: str | None = None, limit: int | None = None) -> list[WorkItem]:
+        """Work items, oldest first, optionally only in ``state``."""
+        sql, args = "SELECT * FROM orders", []
+        if state:
+            sql, args = sql + " WHERE state = ?", [state]
+        sql += " ORDER BY id"
+        if limit:
+            sql, args = sql + " LIMIT ?", args + [limit]
+        return [WorkItem.from_row(r) for r in self.db.execute(sql, args)]
+
+    def counts(self) -> dict[str, int]:
+        """Number of work items per state."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT state, COUNT(*) FROM orders GROUP BY state")}
+
+    def events(self, key: str) -> list[dict[str, Any]]:
+        """The full history of one order, oldest first."""
+        rows = self.db.execute("SELECT * FROM events WHERE order_key = ? ORDER BY id", (key,))
+        return [{**dict(r), "data": json.loads(r["data_json"])} for r in rows]
+
+    def po_exists(self, customer_id: str, po_number: str, exclude_key: str | None = None) -> str | None:
+        """Key of another order with this (customer, PO), or None."""
+        row = self.db.execute(
+            "SELECT key FROM orders WHERE customer_id = ? AND po_number = ? AND key != ? ORDER BY id LIMIT 1",
+            (customer_id, po_number, exclude_key or "")).fetchone()
+        return row["key"] if row else None
+
+    # -- claiming -----------------------------------------------------------
+
+    @contextmanager
+    def claim(self, step: Step, owner: str, lease: float = 300.0) -> Iterator[WorkItem | None]:
+        """Lease one item for ``step``; see module docstring for what exit does."""
+        item = self._take(step, owner, lease)
+        if item is None:
+            yield None
+            return
+        try:
+            yield item
+        except BusinessError as exc:
+            self._settle(item, owner, lambda: self.hold_or_reject(item.key, exc, owner, step))
+        except Exception as exc:  # noqa: BLE001 - any failure of a step is an application exception
+            if not isinstance(exc, ApplicationError):
+                log.exception("unexpected error in %s on %s", step.name, item.key)
+            self._settle(item, owner, lambda: self.fail_attempt(item.key, step, exc, owner))
+        else:
+            self._release(item.key, owner)
+
+    def _settle(self, item: WorkItem, owner: str, record) -> None:
+        with self.transaction():
+            record()
+            self._release(item.key, owner)
+
+    def _take(self, step: Step, owner: str, lease: float) -> WorkItem | None:
+        now = time.time()
+        takes = ",".join("?" * len(step.takes))
+        with self.transaction() as db:
+            row = db.execute(
+                f"""UPDATE orders SET lease_owner = ?, lease_expires = ?
+                    WHERE id = (
+                        SELECT id FROM orders
+                        WHERE (state IN ({takes})
+                               OR (state = 'retry_wait' AND resume_step = ? AND next_attempt_at <= ?)
+                               OR state = ?)
+                          AND (lease_owner IS NULL OR lease_expires < ?)
+                        ORDER BY id LIMIT 1)
+                    RETURNING *""",
+                (owner, now + lease, *step.takes, step.name, now, step.working or "", now)).fetchone()
+            if row is None:
+                return None
+            recovered = row["state"] == step.working
+            if recovered:
+                self._event(row["key"], owner, row["state"], row["state"],
+                            "lease expired during the step: outcome unknown, recovering", {})
+        return WorkItem.from_row(row, recovered=recovered)
+
+    def extend_lease(self, key: str, owner: str, lease: float = 300.0) -> bool:
+        """Push the lease of an item this owner holds; False if it no longer holds it."""
+        cur = self.db.execute("UPDATE orders SET lease_expires = ? WHERE key = ? AND lease_owner = ?",
+                              (time.time() + lease, key, owner))
+        return cur.rowcount == 1
+
+    def _release(self, key: str, owner: str) -> None:
+        self.db.execute("UPDATE orders SET lease_owner = NULL, lease_expires = NULL WHERE key = ? AND lease_owner = ?",
+                        (key, owner))
+
+    # -- transitions --------------------------------------------------------
+
+    def transition(self, key: str, to: str, *, actor: str, reason: str = "",
+                   data: dict[str, Any] | None = None, notices: list[Notice] = (),
+                   **fields: Any) -> None:
+        """Move ``key`` to state ``to``, set ``fields`` (columns), append an event, enqueue notices."""
+        allowed_fields = {"erp_number", "wms_ref", "findings", "resume_step", "attempts",
+                          "next_attempt_at", "last_error", "order"}
+        unknown = set(fields) - allowed_fields
+        if unknown:
+            raise ValueError(f"cannot set {sorted(unknown)}")
+        with self.transaction() as db:
+            row = db.execute("SELECT state FROM orders WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise UnknownOrder(f"no order with key {key!r}")
+            src = row["state"]
+            if not states.allowed(src, to):
+                raise IllegalTransition(f"{key}: cannot go from {src} to {to}")
+            columns = {"state": to, "updated_at": utcnow()}
+            for name, value in fields.items():
+                if name == "findings":
+                    columns["findings_json"] = json.dumps([f.__dict__ for f in value], ensure_ascii=False)
+                elif name == "order":
+                    columns["order_json"] = json.dumps(value.to_dict(), ensure_ascii=False)
+                else:
+                    columns[name] = value
+            assignments = ", ".join(f"{c} = ?" for c in columns)
+            db.execute(f"UPDATE orders SET {assignments} WHERE key = ?", (*columns.values(), key))
+            self._event(key, actor, src, to, reason, data or {})
+            self._enqueue(key, notices)
+
+    def hold_or_reject(self, key: str, exc: BusinessError, actor: str, step: Step,
+                       notices: list[Notice] = ()) -> None:
+        """Record a business exception: ``held`` or ``rejected`` with the reason."""
+        finding = Finding(exc.code, exc.severity, {"en": str(exc)})
+        item = self.get(key)
+        findings = [*item.findings, finding]
+        if exc.severity == "reject":
+            notices = [*notices, *notices_for.rejected(item.order, key, findings)]
+        self.transition(key, states.HELD if exc.severity == "hold" else states.REJECTED, actor=actor,
+                        reason=f"{exc.code}: {exc}", findings=findings, resume_step=step.name, notices=notices)
+
+    def fail_attempt(self, key: str, step: Step, exc: BaseException, actor: str) -> str:
+        """Count a failed attempt: ``retry_wait`` with backoff, or ``failed``. Returns the new state."""
+        item = self.get(key)
+        attempts = item.attempts + 1
+        error = f"{type(exc).__name__}: {exc}"
+        if attempts >= step.max_attempts:
+            self.transition(key, states.FAILED, actor=actor, attempts=attempts, resume_step=step.name,
+                            last_error=error, reason=f"attempt {attempts}/{step.max_attempts} failed, giving up: {error}")
+            return states.FAILED
+        delay = step.delay(attempts)
+        self.transition(key, states.RETRY_WAIT, actor=actor, attempts=attempts, resume_step=step.name,
+                        next_attempt_at=time.time() + delay, last_error=error,
+                        reason=f"attempt {attempts}/{step.max_attempts} failed, retry in {delay:.0f}s: {error}")
+        return states.RETRY_WAIT
+
+    # -- people -------------------------------------------------------------
+
+    def approve(self, key: str, actor: str, reason: str = "") -> str:
+        """A person accepts a held order: it continues from the step that held it."""
+        item = self.get(key)
+        if item.state != states.HELD:
+            raise IllegalTransition(f"{key} is {item.state}; only held orders can be approved")
+        step = states.STEPS.get(item.resume_step or "validate", states.VALIDATE)
+        self.transition(key, step.on_approve, actor=actor, reason=reason or "approved", attempts=0)
+        return step.on_approve
+
+    def reject(self, key: str, actor: str, reason: str) -> None:
+        """A person rejects an order; the customer is told the reason through the outbox."""
+        finding = Finding("rejected_by_person", "reject", {"en": reason})
+        item = self.get(key)
+        findings = [*item.findings, finding]
+        self.transition(key, states.REJECTED, actor=actor, reason=reason, findings=findings,
+                        notices=notices_for.rejected(item.order, key, findings))
+
+    def retry(self, key: str, actor: str, reason: str = "") -> None:
+        """A person asks for a failed or held item's step to run again now."""
+        item = self.get(key)
+        if item.state not in (states.FAILED, states.HELD, states.RETRY_WAIT):
+            raise IllegalTransition(f"{key} is {item.state}; only failed, held or waiting orders can be retried")
+        self.transition(key, states.RETRY_WAIT, actor=actor, reason=reason or "retry requested",
+                        attempts=0, next_attempt_at=0, resume_step=item.resume_step or "validate")
+
+    def edit(self, key: str, order: Order, actor: str, reason: str = "") -> None:
+        """A person corrects a held order; it goes back to ``received`` to be validated again."""
+        self.transition(key, states.RECEIVED, actor=actor, reason=reason or "edited", order=order, findings=[])
+
+    # -- events and outbox --------------------------------------------------
+
+    def _event(self, key: str, actor: str, src: str | None, dst: str, reason: str, data: dict) -> None:
+        self.db.execute(
+            "INSERT INTO events (order_key, at, actor, from_state, to_state, reason, data_json) VALUES (?,?,?,?,?,?,?)",
+            (key, utcnow(), actor, src, dst, reason, json.dumps(data, ensure_ascii=False, default=str)))
+
+    def _enqueue(self, key: str | None, notices: list[Notice]) -> None:
+        for n in notices:
+            order_key = n.order_key or key
+            self.db.execute(
+                """INSERT OR IGNORE INTO outbox (dedupe_key, order_key, kind, recipient, locale, payload_json, created_at)
+                   VALUES (?,?,?,?,?,?,?)""",
+                (n.dedupe_key or f"{order_key}:{n.kind}", order_key, n.kind, n.recipient, n.locale,
+                 json.dumps(n.payload, ensure_ascii=False, default=str), utcnow()))
+
+    def enqueue(self, notices: list[Notice]) -> None:
+        """Add notices not tied to a state change (digests); each dedupe key once."""
+        with self.transaction():
+            self._enqueue(None, notices)
+
+    def pending_notices(self, limit: int = 100) -> list[sqlite3.Row]:
+        """Unsent notices whose next attempt is due, oldest first."""
+        return self.db.execute(
+            "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
+            (time.time(), limit)).fetchall()
+
+    def mark_sent(self, notice_id: int) -> None:
+        self.db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (utcnow(), notice_id))
+
+    def mark_send_failed(self, notice_id: int, error: str, retry_in: float) -> None:
+        self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
+                        (error, time.time() + retry_in, notice_id))
+
+    # -- sync state (IMAP UIDs, portal watermarks) --------------------------
+
+    def get_sync(self, name: str) -> dict[str, Any]:
+        row = self.db.execute("SELECT data_json FROM sync_state WHERE name = ?", (name,)).fetchone()
+        return json.loads(row[0]) if row else {}
+
+    def set_sync(self, name: str, data: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO sync_state (name, data_json, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT(name) DO UPDATE SET data_json = excluded.data_json, updated_at = excluded.updated_at",
+            (name, json.dumps(data), utcnow()))
