@@ -1,0 +1,152 @@
+"""The work-item store's contract: dedupe keys, legal transitions, history, outbox, people's actions."""
+
+import sqlite3
+from decimal import Decimal
+
+import pytest
+
+from orderbots import states
+from orderbots.errors import ApplicationError, BusinessError
+from orderbots.model import Address, Customer, Finding, Order, OrderLine
+from orderbots.store import IllegalTransition, Store, UnknownOrder
+
+
+def make_order(po="PO-1", source="file:aaa#Sheet1!2-3", customer="C1001", email="orders@acme-retail.example"):
+    return Order(
+        channel="folder", source_ref=source, customer=Customer(customer, "Acme", email, "en"), po_number=po,
+        lines=[OrderLine(1, "SKU-1001", Decimal("3"), unit_price=Decimal("8.50")),
+               OrderLine(2, "SKU-1002", Decimal("1.5"), unit_price=Decimal("14.90"))],
+        ship_to=Address("Acme DC", "1 Dock Rd", "Leeds", "LS1 1AA", "GB"), currency="EUR",
+    )
+
+
+def test_order_survives_a_round_trip_through_the_store(store):
+    order = make_order()
+    order.problems.append(Finding("bad_row", "hold", {"en": "row 3: qty", "zh-CN": "第3行"}, "qty"))
+    store.add_order(order)
+    back = store.get(order.key).order
+    assert back == order
+    assert back.total == Decimal("3") * Decimal("8.50") + Decimal("1.5") * Decimal("14.90")
+
+
+def test_same_source_is_imported_once(store):
+    assert store.add_order(make_order()).created
+    again = store.add_order(make_order(po="PO-OTHER"))
+    assert not again.created
+    assert len(store.items()) == 1
+
+
+def test_same_po_from_another_source_is_kept_as_a_duplicate(store):
+    store.add_order(make_order())
+    second = store.add_order(make_order(source="email:<x@y>#body"))
+    assert second.created and second.duplicate_of == "C1001/PO-1"
+    assert store.get(second.key).duplicate_of == "C1001/PO-1"
+    assert store.po_exists("C1001", "PO-1", exclude_key="C1001/PO-1") == second.key
+
+
+def test_database_itself_refuses_a_second_live_order_for_the_same_po(store):
+    store.add_order(make_order())
+    with pytest.raises(sqlite3.IntegrityError):
+        store.db.execute(
+            "INSERT INTO orders (key, customer_id, po_number, channel, source_ref, state, order_json, received_at,"
+            " created_at, updated_at) VALUES ('k2', 'C1001', 'PO-1', 'folder', 'other', 'received', '{}', '', '', '')")
+
+
+def test_illegal_transition_is_refused_and_not_recorded(store):
+    key = store.add_order(make_order()).key
+    with pytest.raises(IllegalTransition):
+        store.transition(key, states.IN_ERP, actor="test")
+    assert store.get(key).state == states.RECEIVED
+    assert [e["to_state"] for e in store.events(key)] == [states.RECEIVED]
+
+
+def test_event_history_is_append_only(store):
+    key = store.add_order(make_order()).key
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("DELETE FROM events")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store.db.execute("UPDATE events SET reason = 'x'")
+    assert len(store.events(key)) == 1
+
+
+def test_business_error_in_a_claim_rejects_and_tells_the_customer(store):
+    key = store.add_order(make_order()).key
+    with store.claim(states.VALIDATE, "w1") as item:
+        raise BusinessError("SKU-1001 is not sold any more", code="inactive_item", severity="reject")
+    item = store.get(key)
+    assert item.state == states.REJECTED and item.lease_owner is None
+    assert item.findings[-1].code == "inactive_item"
+    [notice] = store.pending_notices()
+    assert (notice["kind"], notice["recipient"]) == ("order_rejected", "orders@acme-retail.example")
+    assert "SKU-1001 is not sold any more" in notice["payload_json"]
+
+
+def test_application_errors_back_off_then_fail(store):
+    key = store.add_order(make_order()).key
+    step = states.Step("validate", takes=(states.RECEIVED,), on_approve=states.VALIDATED, max_attempts=3, backoff=0)
+    for expected in (states.RETRY_WAIT, states.RETRY_WAIT, states.FAILED):
+        with store.claim(step, "w1") as item:
+            assert item.key == key
+            raise ApplicationError("ERP timed out")
+        assert store.get(key).state == expected
+    assert store.get(key).attempts == 3
+    assert "ERP timed out" in store.get(key).last_error
+    with store.claim(step, "w1") as item:
+        assert item is None
+
+
+def test_retry_wait_is_not_claimed_before_its_time(store):
+    key = store.add_order(make_order()).key
+    with store.claim(states.VALIDATE, "w1"):
+        raise ApplicationError("down")
+    with store.claim(states.VALIDATE, "w1") as item:
+        assert item is None
+    store.retry(key, actor="person:ops")
+    with store.claim(states.VALIDATE, "w1") as item:
+        assert item.key == key and item.attempts == 0
+
+
+def test_a_claimed_item_is_not_handed_out_twice(store, settings):
+    store.add_order(make_order())
+    with store.claim(states.VALIDATE, "w1") as first:
+        with Store(settings.db_path) as other, other.claim(states.VALIDATE, "w2") as second:
+            assert first is not None and second is None
+
+
+def test_people_approve_reject_and_edit(store):
+    key = store.add_order(make_order()).key
+    with store.claim(states.VALIDATE, "bot"):
+        raise BusinessError("address incomplete", code="address", severity="hold")
+    assert store.approve(key, actor="person:ana", reason="checked by phone") == states.VALIDATED
+    key2 = store.add_order(make_order(po="PO-2", source="s2")).key
+    with store.claim(states.VALIDATE, "bot"):
+        raise BusinessError("credit", code="credit_limit")
+    edited = store.get(key2).order
+    edited.ship_to.postcode = "LS2 2BB"
+    store.edit(key2, edited, actor="person:ana")
+    assert store.get(key2).state == states.RECEIVED
+    assert store.get(key2).order.ship_to.postcode == "LS2 2BB"
+    store.reject(key2, actor="person:ana", reason="customer cancelled by phone")
+    history = [(e["actor"], e["to_state"]) for e in store.events(key2)]
+    assert history[-1] == ("person:ana", states.REJECTED)
+    with pytest.raises(UnknownOrder):
+        store.get("C9999/none")
+
+
+def test_outbox_sends_each_notice_once(store):
+    key = store.add_order(make_order()).key
+    from orderbots.notices import Notice
+    store.enqueue([Notice("order_received", "a@b.example", order_key=key)])
+    store.enqueue([Notice("order_received", "a@b.example", order_key=key)])
+    [notice] = store.pending_notices()
+    store.mark_send_failed(notice["id"], "421 try later", retry_in=3600)
+    assert store.pending_notices() == []
+    store.db.execute("UPDATE outbox SET next_attempt_at = 0")
+    store.mark_sent(notice["id"])
+    assert store.pending_notices() == []
+
+
+def test_migrations_are_applied_once(settings):
+    with Store(settings.db_path) as a, Store(settings.db_path) as b:
+        assert a.db.execute("PRAGMA user_version").fetchone()[0] == b.db.execute("PRAGMA user_version").fetchone()[0] >= 1
+        assert a.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
