@@ -33,10 +33,14 @@ class Run:
 
     def artifact_path(self, *parts: str) -> Path:
         """A path under this run's artifacts folder (parents created); parts are sanitised."""
-        safe = [p.replace("/", "_").replace("\\", "_").lstrip(".") or "_" for p in parts]
-        path = self.artifacts_dir.joinpath(*safe)
+        path = self.artifacts_dir.joinpath(*map(safe_part, parts))
         path.parent.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def safe_part(part: str) -> str:
+    """``part`` made safe as one file or folder name: no path separators, no leading dots."""
+    return part.replace("/", "_").replace("\\", "_").lstrip(".") or "_"
 
 
 @contextmanager

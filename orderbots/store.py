@@ -14,6 +14,8 @@ Contract:
   to ``failed`` after ``step.max_attempts``. ``BaseException`` (kill, Ctrl-C)
   leaves the lease to expire, and the item is then claimable again with
   ``item.recovered`` set when it sat in the step's ``working`` state.
+- ``claim_batch(step, owner, limit)`` leases many items and commits all their
+  transitions in one transaction (for steps without outside side effects).
 - ``transition`` checks the move is legal, appends an event and writes any
   outbox notices in the same transaction. Events are never updated or deleted.
 """
@@ -214,48 +216,81 @@ class Store:
     @contextmanager
     def claim(self, step: Step, owner: str, lease: float = 300.0) -> Iterator[WorkItem | None]:
         """Lease one item for ``step``; see module docstring for what exit does."""
-        item = self._take(step, owner, lease)
-        if item is None:
+        items = self._take(step, owner, lease, 1)
+        if not items:
             yield None
             return
+        item = items[0]
         try:
             yield item
         except BusinessError as exc:
-            self._settle(item, owner, lambda: self.hold_or_reject(item.key, exc, owner, step))
+            self._settle([item], owner, lambda: self.hold_or_reject(item.key, exc, owner, step))
         except Exception as exc:  # noqa: BLE001 - any failure of a step is an application exception
-            if not isinstance(exc, ApplicationError):
-                log.exception("unexpected error in %s on %s", step.name, item.key)
-            self._settle(item, owner, lambda: self.fail_attempt(item.key, step, exc, owner))
+            self._settle([item], owner, lambda: self._fail_all([item], step, exc, owner))
         else:
-            self._release(item.key, owner)
+            self._release([item], owner)
 
-    def _settle(self, item: WorkItem, owner: str, record) -> None:
+    @contextmanager
+    def claim_batch(self, step: Step, owner: str, limit: int = 500,
+                    lease: float = 300.0) -> Iterator[list[WorkItem]]:
+        """Lease up to ``limit`` items at once, for bulk steps (validation).
+
+        Do the work outside any transaction, then record all transitions inside ONE
+        ``with store.transaction():`` - that single commit is what makes bulk steps
+        fast under ``synchronous=FULL``. The leases are released on exit. If the body
+        raises, every item still in the state it was claimed in counts a failed
+        attempt (``retry_wait``/``failed``).
+        """
+        items = self._take(step, owner, lease, limit)
+        try:
+            yield items
+        except Exception as exc:  # noqa: BLE001 - the batch failed as a whole: an application exception
+            claimed = {i.id: i.state for i in items}
+            current = {r["id"]: r["state"] for r in self.db.execute(
+                f"SELECT id, state FROM orders WHERE id IN ({','.join('?' * len(items))})", list(claimed))}
+            untouched = [i for i in items if current.get(i.id) == claimed[i.id]]
+            self._settle(items, owner, lambda: self._fail_all(untouched, step, exc, owner))
+        else:
+            self._release(items, owner)
+
+    def _fail_all(self, items: list[WorkItem], step: Step, exc: Exception, owner: str) -> None:
+        if not isinstance(exc, ApplicationError):
+            log.error("unexpected error in %s on %s", step.name, ", ".join(i.key for i in items), exc_info=exc)
+        for item in items:
+            self.fail_attempt(item.key, step, exc, owner)
+
+    def _settle(self, items: list[WorkItem], owner: str, record) -> None:
         with self.transaction():
             record()
-            self._release(item.key, owner)
+            self._release(items, owner)
 
-    def _take(self, step: Step, owner: str, lease: float) -> WorkItem | None:
+    def _take(self, step: Step, owner: str, lease: float, limit: int) -> list[WorkItem]:
         now = time.time()
-        takes = ",".join("?" * len(step.takes))
+        # One walk of index orders_state (state, id) per candidate state, each stopping after
+        # ``limit`` free rows, so a claim costs the same however many items are done (an OR of
+        # the states would sort every candidate row on each claim).
+        free = "(lease_owner IS NULL OR lease_expires < :now)"
+        due = "resume_step = :step AND next_attempt_at <= :now"
+        conditions = [f"state = :take{i}" for i in range(len(step.takes))]
+        conditions.append(f"state = 'retry_wait' AND {due}")
+        if step.working:
+            conditions.append("state = :working")
+        first_free = " UNION ALL ".join(
+            f"SELECT id FROM (SELECT id FROM orders WHERE {c} AND {free} ORDER BY id LIMIT :limit)"
+            for c in conditions)
+        params = {"owner": owner, "expires": now + lease, "now": now, "step": step.name, "limit": limit,
+                  "working": step.working, **{f"take{i}": s for i, s in enumerate(step.takes)}}
         with self.transaction() as db:
-            row = db.execute(
-                f"""UPDATE orders SET lease_owner = ?, lease_expires = ?
-                    WHERE id = (
-                        SELECT id FROM orders
-                        WHERE (state IN ({takes})
-                               OR (state = 'retry_wait' AND resume_step = ? AND next_attempt_at <= ?)
-                               OR state = ?)
-                          AND (lease_owner IS NULL OR lease_expires < ?)
-                        ORDER BY id LIMIT 1)
-                    RETURNING *""",
-                (owner, now + lease, *step.takes, step.name, now, step.working or "", now)).fetchone()
-            if row is None:
-                return None
-            recovered = row["state"] == step.working
-            if recovered:
-                self._event(row["key"], owner, row["state"], row["state"],
-                            "lease expired during the step: outcome unknown, recovering", {})
-        return WorkItem.from_row(row, recovered=recovered)
+            rows = db.execute(
+                f"""UPDATE orders SET lease_owner = :owner, lease_expires = :expires
+                    WHERE id IN (SELECT id FROM ({first_free}) ORDER BY id LIMIT :limit)
+                    RETURNING *""", params).fetchall()
+            for row in rows:
+                if row["state"] == step.working:
+                    self._event(row["key"], owner, row["state"], row["state"],
+                                "lease expired during the step: outcome unknown, recovering", {})
+        rows.sort(key=lambda r: r["id"])
+        return [WorkItem.from_row(r, recovered=r["state"] == step.working) for r in rows]
 
     def extend_lease(self, key: str, owner: str, lease: float = 300.0) -> bool:
         """Push the lease of an item this owner holds; False if it no longer holds it."""
@@ -263,9 +298,10 @@ class Store:
                               (time.time() + lease, key, owner))
         return cur.rowcount == 1
 
-    def _release(self, key: str, owner: str) -> None:
-        self.db.execute("UPDATE orders SET lease_owner = NULL, lease_expires = NULL WHERE key = ? AND lease_owner = ?",
-                        (key, owner))
+    def _release(self, items: list[WorkItem], owner: str) -> None:
+        self.db.executemany(
+            "UPDATE orders SET lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ?",
+            [(item.id, owner) for item in items])
 
     # -- transitions --------------------------------------------------------
 
@@ -382,12 +418,29 @@ class Store:
             "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (time.time(), limit)).fetchall()
 
+    def claim_notice(self, notice_id: int, lease: float = 300.0) -> bool:
+        """Take a due, unsent notice for sending: it is not due again for ``lease`` seconds,
+        so a second sender skips it and a crashed sender's notice comes back. False if it
+        was sent, taken or postponed meanwhile."""
+        now = time.time()
+        cur = self.db.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL AND next_attempt_at <= ?",
+            (now + lease, notice_id, now))
+        return cur.rowcount == 1
+
     def mark_sent(self, notice_id: int) -> None:
         self.db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (utcnow(), notice_id))
 
     def mark_send_failed(self, notice_id: int, error: str, retry_in: float) -> None:
+        """Count a failed attempt; due again in ``retry_in`` seconds (``math.inf``: given up, never due)."""
         self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                         (error, time.time() + retry_in, notice_id))
+
+    def undeliverable_notices(self, limit: int = 100) -> list[sqlite3.Row]:
+        """Unsent notices the sender gave up on (``retry_in=math.inf``), oldest first."""
+        return self.db.execute(
+            "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at >= 9e999 ORDER BY id LIMIT ?",
+            (limit,)).fetchall()
 
     # -- sync state (IMAP UIDs, portal watermarks) --------------------------
 

@@ -150,3 +150,25 @@ def test_migrations_are_applied_once(settings):
     with Store(settings.db_path) as a, Store(settings.db_path) as b:
         assert a.db.execute("PRAGMA user_version").fetchone()[0] == b.db.execute("PRAGMA user_version").fetchone()[0] >= 1
         assert a.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_claim_batch_commits_all_transitions_and_releases_leases(store, settings):
+    keys = [store.add_order(make_order(po=f"PO-{n}", source=f"s{n}")).key for n in range(5)]
+    with store.claim_batch(states.VALIDATE, "w1", limit=3) as items:
+        assert [i.key for i in items] == keys[:3]
+        with Store(settings.db_path) as other, other.claim_batch(states.VALIDATE, "w2") as rest:
+            assert [i.key for i in rest] == keys[3:]
+        with store.transaction():
+            for item in items:
+                store.transition(item.key, states.VALIDATED, actor="w1")
+    assert [store.get(k).state for k in keys] == [states.VALIDATED] * 3 + [states.RECEIVED] * 2
+    assert all(store.get(k).lease_owner is None for k in keys)
+
+
+def test_a_failing_batch_retries_only_the_items_it_did_not_finish(store):
+    keys = [store.add_order(make_order(po=f"PO-{n}", source=f"s{n}")).key for n in range(3)]
+    with store.claim_batch(states.VALIDATE, "w1") as items:
+        store.transition(items[0].key, states.VALIDATED, actor="w1")
+        raise RuntimeError("rules engine crashed")
+    assert [store.get(k).state for k in keys] == [states.VALIDATED, states.RETRY_WAIT, states.RETRY_WAIT]
+    assert "rules engine crashed" in store.get(keys[1]).last_error
