@@ -239,7 +239,8 @@ class Store:
         ``with store.transaction():`` - that single commit is what makes bulk steps
         fast under ``synchronous=FULL``. The leases are released on exit. If the body
         raises, every item still in the state it was claimed in counts a failed
-        attempt (``retry_wait``/``failed``).
+        attempt (``retry_wait``/``failed``); if it is interrupted (Ctrl-C), the leases are
+        released at once.
         """
         items = self._take(step, owner, lease, limit)
         try:
@@ -250,6 +251,9 @@ class Store:
                 f"SELECT id, state FROM orders WHERE id IN ({','.join('?' * len(items))})", list(claimed))}
             untouched = [i for i in items if current.get(i.id) == claimed[i.id]]
             self._settle(items, owner, lambda: self._fail_all(untouched, step, exc, owner))
+        except BaseException:
+            self._release(items, owner)  # interrupted: bulk steps have no outside effect to recover
+            raise
         else:
             self._release(items, owner)
 
@@ -299,9 +303,11 @@ class Store:
         return cur.rowcount == 1
 
     def _release(self, items: list[WorkItem], owner: str) -> None:
-        self.db.executemany(
-            "UPDATE orders SET lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ?",
-            [(item.id, owner) for item in items])
+        if items:
+            self.db.execute(
+                "UPDATE orders SET lease_owner = NULL, lease_expires = NULL"
+                f" WHERE lease_owner = ? AND id IN ({','.join('?' * len(items))})",
+                (owner, *(item.id for item in items)))
 
     # -- transitions --------------------------------------------------------
 
