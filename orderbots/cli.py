@@ -37,6 +37,7 @@ from .store import Store, WorkItem
 
 LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "sandbox.cli:main",
+    "report": "orderbots.report_cli:command",
 }
 
 REASON_STATES = (states.HELD, states.REJECTED)
