@@ -112,7 +112,7 @@ class Order:
         return sum((l.qty * l.unit_price for l in self.lines if l.unit_price is not None), Decimal(0))
 
     def to_dict(self) -> dict[str, Any]:
-        return _encode(dataclasses.asdict(self))
+        return _encode(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Order":
@@ -131,12 +131,23 @@ class Order:
 
 
 def _encode(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
+    """JSON-safe plain data of ``value``; like ``dataclasses.asdict`` but without its deep copies."""
+    if value is None or isinstance(value, (str, int, float)):
+        return value
     if isinstance(value, Decimal):
         return str(value)
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if dataclasses.is_dataclass(value):
+        names = _FIELD_NAMES.get(type(value))
+        if names is None:
+            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
+        return {name: _encode(getattr(value, name)) for name in names}
     return value
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
