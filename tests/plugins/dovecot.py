@@ -1,0 +1,401 @@
+"""A real Dovecot IMAP server per test, from a private config in a temp dir.
+
+``dovecot`` yields a running ``Dovecot``: plaintext IMAP on a free high port of
+127.0.0.1, one passwd-file user, maildir storage owned by the ``dovecot`` user.
+Helpers put messages in (``append`` over IMAP, ``deliver`` as maildir files for
+big mailboxes), read folders back, change UIDVALIDITY and drop connections.
+``imap_home`` is an orderbots home whose ``orderbots.yaml`` points its ``imap:``
+section at that server (password through an environment variable).
+
+``DropProxy`` sits between a client and the server and cuts the connection once,
+after a given number of server bytes: a disconnect in the middle of a FETCH.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Iterable
+
+import pytest
+from imapclient import IMAPClient
+
+from orderbots import config
+
+PASSWORD_ENV = "ORDERBOTS_TEST_IMAP_PASSWORD"
+
+# Post-login capabilities of a server without MOVE (forces COPY + \Deleted + UID EXPUNGE).
+CAPABILITIES_WITHOUT_MOVE = "IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE UIDPLUS NAMESPACE UNSELECT"
+
+_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+info_log_path = {root}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+first_valid_uid = 1
+mail_location = maildir:{root}/mail/%u
+default_internal_user = dovecot
+default_login_user = dovenull
+{extra}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid=dovecot gid=dovecot home={root}/mail/%u
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            if f"\nPPid:\t{pid}\n" in status:
+                found.append(int(entry.name))
+    return found
+
+
+class Dovecot:
+    """One private Dovecot; ``start``/``stop``/``restart`` keep the same port and mail."""
+
+    host = "127.0.0.1"
+
+    def __init__(self, root: Path, *, capabilities: str | None = None):
+        self.root = root
+        self.port = free_port()
+        self.user = "orderbot"
+        self.password = secrets.token_urlsafe(12)
+        self.capabilities = capabilities
+        self.process: subprocess.Popen | None = None
+        self._uid = pwd.getpwnam("dovecot")
+        for sub in ("run", "state", "mail"):
+            (root / sub).mkdir(exist_ok=True)
+        os.chown(root / "mail", self._uid.pw_uid, self._uid.pw_gid)
+        (root / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "dovecot.conf"
+
+    @property
+    def maildir(self) -> Path:
+        return self.root / "mail" / self.user
+
+    def folder_dir(self, folder: str) -> Path:
+        return self.maildir if folder == "INBOX" else self.maildir / ("." + folder.replace("/", "."))
+
+    def start(self) -> None:
+        extra = f"imap_capability = {self.capabilities}" if self.capabilities else ""
+        self.conf.write_text(_CONF.format(root=self.root, port=self.port, extra=extra))
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"dovecot exited: {self.process.stderr.read().decode()} {self.log()}")
+            try:
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
+                return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+
+    def stop(self) -> None:
+        """Kill the master and its children (by pid): maildir is crash-safe and a graceful stop takes 1 s."""
+        if not self.process:
+            return
+        children = _children(self.process.pid)
+        self.process.kill()
+        self.process.wait(10)
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.stderr.close()
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log(self) -> str:
+        path = self.root / "dovecot.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    # -- putting mail in ------------------------------------------------------
+
+    def client(self) -> IMAPClient:
+        c = IMAPClient(self.host, self.port, ssl=False, timeout=30)
+        c.login(self.user, self.password)
+        return c
+
+    def append(self, raw: bytes, folder: str = "INBOX") -> None:
+        """APPEND one message over IMAP."""
+        with self.client() as c:
+            if not c.folder_exists(folder):
+                c.create_folder(folder)
+            c.append(folder, raw)
+
+    def deliver(self, messages: Iterable[bytes], folder: str = "INBOX") -> int:
+        """Write messages straight into the maildir (fast); Dovecot indexes them on next SELECT."""
+        target = self.folder_dir(folder)
+        for sub in ("new", "cur", "tmp"):
+            (target / sub).mkdir(parents=True, exist_ok=True)
+        stamp, n = int(time.time()), 0
+        for n, raw in enumerate(messages, 1):
+            path = target / "new" / f"{stamp}.M{n}P{os.getpid()}.orderbots-test"
+            path.write_bytes(raw)
+        for path in [target, *target.iterdir(), *(target / "new").iterdir()]:
+            os.chown(path, self._uid.pw_uid, self._uid.pw_gid)
+        return n
+
+    def change_uidvalidity(self, folder: str = "INBOX") -> None:
+        """Forget the folder's UID list and indexes: Dovecot renumbers it with a new UIDVALIDITY."""
+        self.stop()
+        target = self.folder_dir(folder)
+        for path in target.iterdir():
+            if path.name.startswith(("dovecot-uidlist", "dovecot.index")):
+                path.unlink()
+        self.start()
+
+    def kick(self) -> None:
+        """Drop every connection of the user (``doveadm kick``)."""
+        done = subprocess.run(["doveadm", "-c", str(self.conf), "kick", self.user],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode not in (0, 68):  # 68: nobody was connected
+            raise RuntimeError(f"doveadm kick failed: {done.stderr}")
+
+    # -- reading back ---------------------------------------------------------
+
+    def messages(self, folder: str = "INBOX") -> dict[int, bytes]:
+        """UID -> raw message of every message in ``folder`` (empty if it does not exist)."""
+        with self.client() as c:
+            if not c.folder_exists(folder):
+                return {}
+            c.select_folder(folder, readonly=True)
+            uids = c.search("ALL")
+            result = {}
+            for start in range(0, len(uids), 500):
+                fetched = c.fetch(uids[start:start + 500], ["BODY.PEEK[]"])
+                result.update({uid: data[b"BODY[]"] for uid, data in fetched.items()})
+            return result
+
+    def count(self, folder: str = "INBOX") -> int:
+        with self.client() as c:
+            if not c.folder_exists(folder):
+                return 0
+            return c.folder_status(folder, ["MESSAGES"])[b"MESSAGES"]
+
+    def flags(self, folder: str = "INBOX") -> dict[int, tuple]:
+        with self.client() as c:
+            c.select_folder(folder, readonly=True)
+            uids = c.search("ALL")
+            return {uid: d[b"FLAGS"] for uid, d in c.fetch(uids, ["FLAGS"]).items()} if uids else {}
+
+
+class DropProxy:
+    """A TCP relay to ``target`` that, once armed with ``cut_after(n)``, closes after n more server bytes."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._budget: int | None = None
+        self.cuts = 0
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._closing = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def cut_after(self, n_bytes: int) -> None:
+        with self._lock:
+            self._budget = n_bytes
+
+    def _accept(self) -> None:
+        while not self._closing:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self._sockets += [client, server]
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, from_server: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if from_server:
+                    with self._lock:
+                        if self._budget is not None:
+                            if len(data) >= self._budget:
+                                dst.sendall(data[:self._budget])
+                                self._budget, self.cuts = None, self.cuts + 1
+                                raise ConnectionAbortedError("cut")
+                            self._budget -= len(data)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self._closing = True
+        self.listener.close()
+        for s in self._sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def dovecot():
+    """A running private Dovecot; stopped (with any stray child) at teardown."""
+    root = Path(tempfile.mkdtemp(prefix="orderbots-dovecot-"))
+    root.chmod(0o755)  # Dovecot's unprivileged processes must reach base_dir and the mail
+    server = Dovecot(root)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def write_imap_config(home: Path, server: Dovecot, monkeypatch, *, port: int | None = None, **extra) -> None:
+    """Write ``home/orderbots.yaml`` with an ``imap:`` section for ``server`` (password via env)."""
+    monkeypatch.setenv(PASSWORD_ENV, server.password)
+    section = {"host": server.host, "port": port or server.port, "security": "plain", "user": server.user,
+               "password_env": PASSWORD_ENV, "folder": "INBOX", "processed_folder": "Processed",
+               "attention_folder": "Attention", "batch_size": 50, **extra}
+    lines = ["imap:"] + [f"  {k}: {v}" for k, v in section.items()]
+    (home / "orderbots.yaml").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def imap_home(home, dovecot, monkeypatch) -> Path:
+    """An orderbots home whose ``imap:`` section points at ``dovecot``."""
+    write_imap_config(home, dovecot, monkeypatch)
+    return home
+
+
+@pytest.fixture
+def imap_settings(imap_home):
+    return config.load(imap_home)
+
+
+# -- test messages -----------------------------------------------------------------
+
+ORDER_HEADER = ["PO Number", "SKU", "Qty", "Unit Price", "Ship To", "Address", "City", "Postcode", "Country"]
+ACME = "orders@acme-retail.example"
+ACME_SHIP = ["Acme Retail Ltd", "1 High Street", "London", "EC1A 1AA", "GB"]
+
+
+def _cell(ref: str, value) -> str:
+    if isinstance(value, (int, float)):
+        return f'<c r="{ref}"><v>{value}</v></c>'
+    from xml.sax.saxutils import escape
+    return f'<c r="{ref}" t="inlineStr"><is><t>{escape(str(value))}</t></is></c>'
+
+
+def xlsx_bytes(rows: list[list]) -> bytes:
+    """A minimal valid .xlsx (inline strings) with one sheet ``Orders``; fast enough for thousands."""
+    import io
+    import zipfile
+    sheet_rows = "".join(
+        f'<row r="{r}">' + "".join(_cell(f"{chr(65 + c)}{r}", v) for c, v in enumerate(row)) + "</row>"
+        for r, row in enumerate(rows, 1))
+    parts = {
+        "[Content_Types].xml": '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" ContentType="application/xml"/><Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/><Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>',
+        "_rels/.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": '<?xml version="1.0" encoding="UTF-8"?><workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><sheets><sheet name="Orders" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/worksheet" Target="worksheets/sheet1.xml"/></Relationships>',
+        "xl/worksheets/sheet1.xml": f'<?xml version="1.0" encoding="UTF-8"?><worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>{sheet_rows}</sheetData></worksheet>',
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():  # fixed timestamps: the same rows give the same bytes
+            z.writestr(zipfile.ZipInfo(name, date_time=(2025, 1, 1, 0, 0, 0)), text, zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def order_rows(po: str, lines=(("SKU-1001", 10, 8.5),), ship=ACME_SHIP) -> list[list]:
+    return [ORDER_HEADER] + [[po, sku, qty, price, *ship] for sku, qty, price in lines]
+
+
+def mail(*, sender: str = ACME, subject: str = "Order", body: str = "Please find our order attached.",
+         message_id: str | None = None, attachments: list[tuple[str, bytes]] = (), html: str | None = None,
+         headers: dict[str, str] | None = None) -> bytes:
+    """An RFC 822 message (CRLF) as a mail client would send it."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+    from email.utils import make_msgid
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = "orders@orderbots.example"
+    msg["Subject"] = subject
+    msg["Message-ID"] = message_id or make_msgid(domain="customer.example")
+    msg["Date"] = "Mon, 03 Mar 2025 09:00:00 +0000"
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    if html is not None:
+        msg.add_alternative(html, subtype="html")
+    for filename, data in attachments:
+        maintype, subtype = ("text", "csv") if filename.endswith(".csv") else (
+            "application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def xlsx_order_mail(po: str, **kwargs) -> bytes:
+    """A message from Acme with one .xlsx order attachment for ``po``."""
+    return mail(attachments=[(f"order-{po}.xlsx", xlsx_bytes(order_rows(po)))],
+                message_id=kwargs.pop("message_id", f"<{po}@acme-retail.example>"), **kwargs)
