@@ -11,7 +11,6 @@ and can require STARTTLS or implicit TLS and a login. Fixtures:
 from __future__ import annotations
 
 import email
-import socket
 import ssl
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from orderbots import config
+from sandbox.mailserver import free_port
 
 
 @dataclass
@@ -64,12 +64,6 @@ class _Recorder:
         with self.server.lock:
             self.server.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), data))
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
