@@ -46,3 +46,13 @@ def rejected(order: Order, key: str, findings: list[Finding]) -> list[Notice]:
     locale = order.customer.locale
     reasons = [f.text(locale) for f in findings if f.severity == "reject"]
     return [_notice("order_rejected", order, key, reasons=reasons)]
+
+
+def confirmed(order: Order, key: str, erp_number: str, ship_date: str | None = None) -> list[Notice]:
+    """'Your order is confirmed': the ERP number, the lines and the expected ship date (ISO or None)."""
+    if not order.customer.email:
+        return []
+    lines = [{"line_no": l.line_no, "sku": l.sku, "description": l.description, "qty": l.qty,
+              "unit": l.unit, "unit_price": l.unit_price} for l in order.lines]
+    return [_notice("order_confirmed", order, key, erp_number=erp_number, lines=lines,
+                    currency=order.currency, expected_ship_date=ship_date)]

@@ -1,0 +1,414 @@
+"""A real browser for screen connectors: Playwright (sync API) driving Debian's Chromium.
+
+Contract:
+- ``Browser(options)`` is one Playwright driver and one headless Chromium, owned by
+  the thread that enters it (sync Playwright objects are per thread): a worker
+  thread opens one ``Browser`` and one ``Session`` (a browser context with one page)
+  and reuses the session's login for every order.
+- ``Session.attempt(folder)`` wraps one attempt at one order. While it runs, a
+  Playwright trace chunk records every action; if the attempt raises, evidence is
+  written to ``folder``: ``screenshot.png``, ``page.html`` (secrets redacted),
+  ``trace.zip`` and ``error.txt``. A successful attempt leaves nothing behind. Each capture is bounded
+  by ``options.capture_timeout``: past it the browser is killed, the capture
+  stops, and the session is dead (``Browser.alive`` is False; open a new one).
+- Secrets are typed only in ``Session.private_page()``, a separate untraced
+  context whose login cookies are then copied into the session: Playwright traces
+  record network traffic even between chunks, so pausing a trace is not enough.
+  ``Session.redact(text)`` removes every secret from text meant for a file, log
+  or error message.
+- ``ScreenApp`` is the base of a server-rendered app's page objects: navigation
+  and form posts that turn HTTP 5xx, timeouts and Playwright errors into
+  ``ApplicationError``, detect an expired session (``SessionExpired``) and log in
+  again transparently, once per action (``action``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+from urllib.parse import urljoin, urlparse
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Locator, Page, Response, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+from orderbots.errors import ApplicationError, OrderbotsError
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+REDACTED = "[REDACTED]"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BrowserOptions:
+    """How to run the browser; times in seconds."""
+
+    executable: str = "/usr/bin/chromium"
+    headless: bool = True
+    action_timeout: float = 10.0
+    navigation_timeout: float = 20.0
+    capture_timeout: float = 10.0
+    trace: bool = True
+    trace_screenshots: bool = False
+
+
+class SessionExpired(ApplicationError):
+    """The app sent us back to its login page: the session ended."""
+
+
+class Browser:
+    """One Playwright driver and one Chromium for the calling thread; see module docstring."""
+
+    def __init__(self, options: BrowserOptions):
+        self.options = options
+        self._marker = f"--orderbots-browser={uuid.uuid4().hex}"
+        self._pw = None
+        self._browser = None
+
+    def __enter__(self) -> "Browser":
+        try:
+            self._pw = sync_playwright().start()
+            self._browser = self._pw.chromium.launch(
+                executable_path=self.options.executable, headless=self.options.headless,
+                args=[*CHROMIUM_ARGS, self._marker])
+        except PlaywrightError as exc:
+            self.close()
+            raise ApplicationError(f"cannot start Chromium at {self.options.executable}: "
+                                   f"{first_line(str(exc))}") from exc
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self._browser is not None and self._browser.is_connected()
+
+    def new_context(self):
+        """A fresh browser context with this browser's timeouts."""
+        context = self._browser.new_context(viewport={"width": 1280, "height": 900})
+        context.set_default_timeout(self.options.action_timeout * 1000)
+        context.set_default_navigation_timeout(self.options.navigation_timeout * 1000)
+        return context
+
+    def new_session(self, secrets: tuple[str, ...] = ()) -> "Session":
+        """A fresh browser context with one page; ``secrets`` are redacted from evidence."""
+        context = self.new_context()
+        if self.options.trace:
+            context.tracing.start(screenshots=self.options.trace_screenshots, snapshots=True)
+            context.tracing.stop_chunk()
+        return Session(self, context, context.new_page(), secrets)
+
+    def kill(self) -> None:
+        """Kill this Chromium at once (it is found by a marker on its command line)."""
+        for pid in _pids_with_arg(self._marker):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        for closer in (getattr(self._browser, "close", None), getattr(self._pw, "stop", None)):
+            if closer:
+                try:
+                    closer()
+                except Exception:  # noqa: BLE001 - closing a dead browser may fail; nothing to keep
+                    pass
+        self._browser = self._pw = None
+        self.kill()
+
+
+class Session:
+    """One browser context and page of a ``Browser``; see module docstring."""
+
+    def __init__(self, browser: Browser, context, page: Page, secrets: tuple[str, ...]):
+        self.browser = browser
+        self.context = context
+        self.page = page
+        self.secrets = tuple(s for s in secrets if s)
+        self._chunk_open = False
+
+    @property
+    def options(self) -> BrowserOptions:
+        return self.browser.options
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    @contextmanager
+    def attempt(self, folder: Path) -> Iterator[None]:
+        """Trace one attempt; on an exception write evidence to ``folder`` and re-raise."""
+        self._start_chunk()
+        try:
+            yield
+        except Exception as exc:
+            self.capture(folder, exc)
+            raise
+        except BaseException:
+            self._stop_chunk(None)
+            raise
+        else:
+            self._stop_chunk(None)
+
+    @contextmanager
+    def private_page(self) -> Iterator[Page]:
+        """A page in a separate, untraced browser context, for typing secrets; on a clean exit its
+        cookies (the login) are copied into this session. Tracing records network traffic even
+        between chunks, so a password must never be typed in the traced context at all."""
+        context = self.browser.new_context()
+        try:
+            yield context.new_page()
+            self.context.add_cookies(context.cookies())
+        finally:
+            try:
+                context.close()
+            except PlaywrightError:
+                pass
+
+    def capture(self, folder: Path, error: BaseException) -> list[Path]:
+        """Write the evidence of a failed attempt to ``folder``, bounded in time; returns the files."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = [_write(folder / "error.txt", self.redact(f"{type(error).__name__}: {error}\n"
+                                                             f"url: {self._url()}\n"))]
+        deadline = self.options.capture_timeout
+        watchdog = threading.Timer(deadline, self.browser.kill)
+        watchdog.daemon = True
+        watchdog.start()
+        started = time.monotonic()
+        try:
+            for name, grab in (("screenshot.png", self._screenshot), ("page.html", self._html),
+                               ("trace.zip", self._trace)):
+                remaining = deadline - (time.monotonic() - started)
+                if remaining <= 0:
+                    break
+                try:
+                    if grab(folder / name, remaining):
+                        written.append(folder / name)
+                except (PlaywrightError, OSError) as exc:
+                    written.append(_write(folder / f"{name}.missing.txt",
+                                          self.redact(f"could not capture {name}: {first_line(str(exc))}\n")))
+        finally:
+            watchdog.cancel()
+        return written
+
+    def close(self) -> None:
+        try:
+            self.context.close()
+        except PlaywrightError:
+            pass
+
+    # -- evidence pieces ------------------------------------------------------
+
+    def _screenshot(self, path: Path, seconds: float) -> bool:
+        self.page.screenshot(path=str(path), timeout=seconds * 1000, animations="disabled")
+        return True
+
+    def _html(self, path: Path, seconds: float) -> bool:
+        _write(path, self.redact(self.page.content()))
+        return True
+
+    def _trace(self, path: Path, seconds: float) -> bool:
+        return self._stop_chunk(path)
+
+    def _url(self) -> str:
+        try:
+            return self.page.url
+        except PlaywrightError:
+            return "?"
+
+    # -- trace chunks -----------------------------------------------------------
+
+    def _start_chunk(self) -> None:
+        if self.options.trace and not self._chunk_open:
+            self.context.tracing.start_chunk()
+            self._chunk_open = True
+
+    def _stop_chunk(self, path: Path | None) -> bool:
+        if not self._chunk_open:
+            return False
+        self._chunk_open = False
+        self.context.tracing.stop_chunk(path=str(path) if path else None)
+        return path is not None
+
+
+class ScreenApp:
+    """Base of the page objects of one server-rendered app; see module docstring.
+
+    Subclasses set ``login_path`` and ``home_path``; ``heartbeat`` (optional) is
+    called before every form post so the caller can stop a worker that lost its lease.
+    """
+
+    login_path = "/login"
+    home_path = "/"
+    name = "app"
+
+    def __init__(self, session: Session, base_url: str, user: str, password: str,
+                 heartbeat: Callable[[], None] | None = None):
+        self.session = session
+        self.page = session.page
+        self.base_url = base_url.rstrip("/")
+        self.user = user
+        self._password = password
+        self.heartbeat = heartbeat or (lambda: None)
+        self.logged_in = False
+
+    # -- login --------------------------------------------------------------------
+
+    def login(self) -> None:
+        """Sign in on a private page (the password never enters the traced session); ``ApplicationError``
+        if refused."""
+        with self.translated("signing in"), self.session.private_page() as page:
+            self.goto(self.login_path, login_page=True, page=page)
+            page.get_by_label("Username", exact=True).fill(self.user)
+            page.get_by_label("Password", exact=True).fill(self._password)
+            response = self._post(page.get_by_role("button", name="Sign in"), page)
+            self._check(response, "signing in", login_page=True, page=page)
+            if self._on_login_page(page):
+                raise ApplicationError(f"{self.name} refused the login of user {self.user!r}: "
+                                       f"{'; '.join(self.alerts(page)) or 'no reason shown'}")
+        self.logged_in = True
+
+    def action(self, what: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` (logging in first if needed); after an expired session log in and run it once more."""
+        if not self.logged_in:
+            self.login()
+        try:
+            with self.translated(what):
+                return fn()
+        except SessionExpired:
+            self.logged_in = False
+            self.login()
+            with self.translated(what):
+                return fn()
+
+    # -- navigation ---------------------------------------------------------------
+
+    def url(self, path: str) -> str:
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    def goto(self, path: str, *, login_page: bool = False, page: Page | None = None) -> Response | None:
+        """Open ``path``; ``ApplicationError`` on an HTTP error, ``SessionExpired`` if sent to the login page."""
+        response = (page or self.page).goto(self.url(path), wait_until="domcontentloaded")
+        self._check(response, f"opening {path}", login_page=login_page, page=page)
+        return response
+
+    def post(self, button: Locator, what: str, *, page: Page | None = None) -> Response | None:
+        """Click a button that posts a form and wait for the next page; checked like ``goto``."""
+        self.heartbeat()
+        response = self._post(button, page or self.page)
+        self._check(response, what, page=page)
+        return response
+
+    @staticmethod
+    def _post(button: Locator, page: Page) -> Response | None:
+        with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            button.click()
+        return navigation.value
+
+    def _check(self, response: Response | None, what: str, *, login_page: bool = False,
+               page: Page | None = None) -> None:
+        """``ApplicationError`` on an HTTP error page; ``SessionExpired`` on an unexpected login page."""
+        page = page or self.page
+        if response is not None and response.status >= 400:
+            alerts = "; ".join(self.alerts(page))
+            raise ApplicationError(f"{self.name} answered HTTP {response.status} when {what}"
+                                   + (f": {alerts}" if alerts else ""))
+        if not login_page and self._on_login_page(page):
+            self.logged_in = False
+            raise SessionExpired(f"{self.name} session ended when {what}: "
+                                 f"{'; '.join(self.alerts(page)) or 'login page shown'}")
+
+    def _on_login_page(self, page: Page | None = None) -> bool:
+        return urlparse((page or self.page).url).path.rstrip("/") == self.login_path.rstrip("/")
+
+    # -- reading ------------------------------------------------------------------
+
+    def alerts(self, page: Page | None = None) -> list[str]:
+        """Texts of the alerts on the page."""
+        texts = (page or self.page).locator('[role="alert"]').all_inner_texts()
+        return [t.strip() for t in texts if t.strip()]
+
+    def table(self, column: str, page: Page | None = None) -> Locator:
+        """The table that has a column header ``column``."""
+        page = page or self.page
+        return page.get_by_role("table").filter(
+            has=page.get_by_role("columnheader", name=column, exact=True)).first
+
+    def status_text(self) -> str:
+        return " ".join(t.strip() for t in self.page.locator('[role="status"]').all_inner_texts())
+
+    @staticmethod
+    def read_table(table: Locator) -> list[dict[str, str]]:
+        """Rows of an HTML table as dicts keyed by the header texts."""
+        rows = table.evaluate(
+            "t => [...t.rows].map(r => [...r.cells].map(c => c.innerText.trim()))")
+        if not rows:
+            return []
+        header, body = rows[0], rows[1:]
+        return [dict(zip(header, cells)) for cells in body if len(cells) == len(header)]
+
+    @staticmethod
+    def read_definitions(dl: Locator) -> dict[str, str]:
+        """A ``<dl>`` as ``{dt text: dd text}``."""
+        pairs = dl.evaluate(
+            """dl => { const out = []; let key = null;
+                 for (const el of dl.children) {
+                   if (el.tagName === 'DT') key = el.innerText.trim();
+                   else if (el.tagName === 'DD' && key !== null) { out.push([key, el.innerText.trim()]); key = null; }
+                   else if (el.tagName === 'DIV') {
+                     const dt = el.querySelector('dt'), dd = el.querySelector('dd');
+                     if (dt && dd) out.push([dt.innerText.trim(), dd.innerText.trim()]); } }
+                 return out; }""")
+        return dict(pairs)
+
+    # -- errors -------------------------------------------------------------------
+
+    @contextmanager
+    def translated(self, what: str) -> Iterator[None]:
+        """Turn Playwright errors into ``ApplicationError`` (secrets redacted)."""
+        try:
+            yield
+        except OrderbotsError:
+            raise
+        except PlaywrightTimeout as exc:
+            raise ApplicationError(self.session.redact(
+                f"{self.name}: timed out when {what}: {first_line(str(exc))}")) from None
+        except PlaywrightError as exc:
+            raise ApplicationError(self.session.redact(
+                f"{self.name}: browser error when {what}: {first_line(str(exc))}")) from None
+
+
+def first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:300]
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _pids_with_arg(arg: str) -> list[int]:
+    """Processes whose command line contains ``arg`` exactly (Linux /proc)."""
+    found = []
+    needle = arg.encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if needle in args:
+            found.append(int(entry.name))
+    return found
+

@@ -1,0 +1,127 @@
+"""Page objects of the sandbox WMS (``/wms/``, contract in ``sandbox/SCREENS.md``).
+
+``WmsScreens`` offers:
+
+- ``release(erp_number) -> Release``: the WMS reference of the release. Releasing
+  is idempotent on the WMS side: an order released before (for instance by a
+  submit whose answer was lost) comes back with ``already_released`` set and the
+  existing reference. Short stock raises ``ShortStock`` (a ``BusinessError``
+  with code ``stock`` and the quantities); an order the WMS does not know raises
+  ``BusinessError`` (code ``wms_unknown_order``).
+- ``available(skus) -> {sku: Decimal}``: available stock summed over warehouses;
+  a SKU the WMS does not list has 0.
+
+``StockLookup(...)`` wraps ``available`` as a plain callable for the validation
+pipeline: each call opens its own browser in the calling thread.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Iterable
+
+from orderbots.errors import ApplicationError, BusinessError
+
+from .browser import Browser, BrowserOptions, ScreenApp
+
+WMS_REF = re.compile(r"\bWMS-\d{6}\b")
+SHORTAGE = re.compile(r"(\S+) requested (-?[\d.]+), available (-?[\d.]+)")
+
+
+@dataclass(frozen=True)
+class Release:
+    wms_ref: str
+    already_released: bool = False
+
+
+@dataclass(frozen=True)
+class Shortage:
+    sku: str
+    requested: Decimal
+    available: Decimal
+
+
+class ShortStock(BusinessError):
+    """The WMS cannot release the order: not enough stock; ``shortages`` lists the quantities."""
+
+    def __init__(self, erp_number: str, shortages: list[Shortage]):
+        detail = "; ".join(f"{s.sku} requested {s.requested}, available {s.available}" for s in shortages)
+        super().__init__(f"short stock for {erp_number}: {detail}", code="stock", severity="hold")
+        self.shortages = shortages
+
+
+class WmsScreens(ScreenApp):
+    """See module docstring."""
+
+    login_path = "/wms/login"
+    home_path = "/wms/"
+    name = "WMS"
+
+    def release(self, erp_number: str) -> Release:
+        """Release ERP order ``erp_number``; see module docstring."""
+        return self.action(f"releasing {erp_number}", lambda: self._release(erp_number))
+
+    def _release(self, erp_number: str) -> Release:
+        page = self.page
+        self.goto("/wms/release")
+        page.get_by_label("ERP order number", exact=True).fill(erp_number)
+        self.post(page.get_by_role("button", name="Release", exact=True), f"releasing {erp_number}")
+        alerts = " \n".join(self.alerts())
+        if alerts:
+            if "already released" in alerts and WMS_REF.search(alerts):
+                return Release(WMS_REF.search(alerts).group(0), already_released=True)
+            shortages = [Shortage(sku, Decimal(req), Decimal(avail))
+                         for sku, req, avail in SHORTAGE.findall(alerts)]
+            if shortages:
+                raise ShortStock(erp_number, shortages)
+            if "Unknown ERP order" in alerts:
+                raise BusinessError(f"the WMS does not know ERP order {erp_number}", code="wms_unknown_order")
+            raise BusinessError(f"the WMS refused to release {erp_number}: {alerts}", code="wms_refused")
+        match = WMS_REF.search(self.status_text())
+        if not match:
+            raise ApplicationError(f"the WMS showed no reference after releasing {erp_number}")
+        return Release(match.group(0))
+
+    def available(self, skus: Iterable[str]) -> dict[str, Decimal]:
+        """Available stock per SKU over all warehouses (0 when the WMS lists none)."""
+        wanted = list(dict.fromkeys(skus))
+        return self.action("reading stock", lambda: self._available(wanted))
+
+    def _available(self, skus: list[str]) -> dict[str, Decimal]:
+        page = self.page
+        self.goto("/wms/stock")
+        page.get_by_label("Item number", exact=True).fill(skus[0] if len(skus) == 1 else "")
+        self.post(page.get_by_role("button", name="Show stock", exact=True), "showing stock")
+        totals = {sku: Decimal(0) for sku in skus}
+        for row in self.read_table(self.table("Available")):
+            sku = row.get("Item", "").strip()
+            if sku in totals:
+                try:
+                    totals[sku] += Decimal(row.get("Available", "").strip())
+                except InvalidOperation:
+                    raise ApplicationError(f"the WMS stock table shows {row.get('Available')!r} "
+                                           f"as available quantity of {sku}") from None
+        return totals
+
+
+class StockLookup:
+    """``stock_lookup(skus) -> {sku: Decimal available}`` backed by the WMS stock screen."""
+
+    def __init__(self, options: BrowserOptions, base_url: str, user: str, password: str):
+        self.options = options
+        self.base_url = base_url
+        self.user = user
+        self._password = password
+
+    def __call__(self, skus: Iterable[str]) -> dict[str, Decimal]:
+        skus = list(skus)
+        if not skus:
+            return {}
+        with Browser(self.options) as browser:
+            session = browser.new_session(secrets=(self._password,))
+            try:
+                return WmsScreens(session, self.base_url, self.user, self._password).available(skus)
+            finally:
+                session.close()
