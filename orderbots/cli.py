@@ -38,6 +38,7 @@ from .store import Store, WorkItem
 LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "sandbox.cli:main",
     "report": "orderbots.report_cli:command",
+    "demo": "sandbox.demo:command",
 }
 
 REASON_STATES = (states.HELD, states.REJECTED)

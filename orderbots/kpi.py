@@ -298,3 +298,13 @@ def _runs(store: Store, since: datetime | None) -> list[dict[str, Any]]:
                        "median": percentile(d, 0.5) if d else None, "p90": percentile(d, 0.9) if d else None,
                        "max": d[-1] if d else None})
     return result
+
+
+def cycle_times_by_channel(store: Store) -> dict[str, dict[str, Distribution]]:
+    """``{channel: {"to_erp": Distribution, "to_notice": Distribution}}`` over all orders."""
+    orders = _orders(store, None)
+    events = _events(store, orders)
+    first_sent = _first_sent(store, orders)
+    channels = sorted({o["channel"] for o in orders.values()})
+    return {ch: _cycle_times({k: o for k, o in orders.items() if o["channel"] == ch}, events, first_sent)
+            for ch in channels}

@@ -9,6 +9,7 @@ the maildir), read folders back, change UIDVALIDITY and drop connections.
 
 from __future__ import annotations
 
+import logging
 import os
 import pwd
 import secrets
@@ -241,6 +242,7 @@ class MailSink:
 
     def start(self) -> "MailSink":
         self.folder.mkdir(parents=True, exist_ok=True)
+        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every SMTP command
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
         self._controller.start()
         return self

@@ -1,0 +1,5 @@
+"""``python -m orderbots``: the same as the ``orderbots`` command."""
+
+from .cli import main
+
+main()
