@@ -5,7 +5,10 @@ session_idle, unique_po) and options override them. The user's password is
 read from ``ORDERBOTS_SANDBOX_PASSWORD`` (required), the user name from
 ``ORDERBOTS_SANDBOX_USER`` (default ``bot``), faults from
 ``ORDERBOTS_SANDBOX_FAULTS`` and the fault options, and the admin token for
-``POST /_admin/faults`` from ``ORDERBOTS_SANDBOX_ADMIN_TOKEN``.
+``POST /_admin/faults`` from ``ORDERBOTS_SANDBOX_ADMIN_TOKEN``. The customer portal
+(``/portal/``) has its own user: ``ORDERBOTS_PORTAL_USER`` (default ``supplier``)
+with ``ORDERBOTS_PORTAL_PASSWORD`` (default: the sandbox password); its layout
+comes from ``--portal-layout`` or ``ORDERBOTS_PORTAL_LAYOUT``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,11 @@ import click
 from orderbots import config, yamlfile
 from orderbots.errors import ConfigError
 
-from . import erp, wms
+from . import erp, portal, wms
 from .app import Credentials, Sandbox, SandboxServer
 from .db import SandboxDB
 from .faults import Faults
-
-AREAS = [erp.AREA, wms.AREA]
+from .portal_db import PortalData
 DEFAULT_PORT = 8765
 
 
@@ -51,9 +53,15 @@ def _fault_option(name: str, help: str):
 @_fault_option("slow_rate", "Share of pages that take --slow-seconds.")
 @_fault_option("slow_seconds", "How long a slow page takes (default 8).")
 @_fault_option("ghost_submit", "Share of 'Submit order'/'Release' posts committed but answered with HTTP 500.")
+@click.option("--portal-layout", type=click.Choice(sorted(portal.LAYOUTS)), default=None,
+              help="Customer portal layout (default: $ORDERBOTS_PORTAL_LAYOUT or classic); v2 renames, reorders "
+                   "and adds columns and shows 10 POs per page instead of 25.")
+@click.option("--portal-seed", type=click.IntRange(0, 100_000), default=0,
+              help="Publish this many generated purchase orders on an empty customer portal.")
 @click.option("--reset", is_flag=True, help="Start with a fresh database (deletes the existing file).")
-def main(home, host, port, db_path, session_idle, unique_po, reset, **fault_flags):
-    """Serve the sandbox ERP (/erp/) and WMS (/wms/) until stopped with Ctrl-C or SIGTERM."""
+def main(home, host, port, db_path, session_idle, unique_po, portal_layout, portal_seed, reset, **fault_flags):
+    """Serve the sandbox ERP (/erp/), WMS (/wms/) and customer portal (/portal/) until stopped with Ctrl-C or
+    SIGTERM."""
     password = os.environ.get("ORDERBOTS_SANDBOX_PASSWORD", "")
     if not password:
         raise click.ClickException("environment variable ORDERBOTS_SANDBOX_PASSWORD is not set; export the "
@@ -71,9 +79,16 @@ def main(home, host, port, db_path, session_idle, unique_po, reset, **fault_flag
             db.reset()
         db.migrate()
         db.seed(settings.rules_dir / "data")
+        portal_data = PortalData(db)
+        portal.set_layout(portal_data, portal_layout or os.environ.get("ORDERBOTS_PORTAL_LAYOUT") or "classic")
+        if portal_seed and not portal_data.list_pos("", "", "", 0, 1)[1]:
+            portal_data.seed(portal_seed)
     except (ConfigError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
-    app = Sandbox(db, Credentials(os.environ.get("ORDERBOTS_SANDBOX_USER") or "bot", password), AREAS,
+    portal_user = Credentials(os.environ.get("ORDERBOTS_PORTAL_USER") or "supplier",
+                              os.environ.get("ORDERBOTS_PORTAL_PASSWORD") or password)
+    areas = [erp.AREA, wms.AREA, portal.area(portal_user)]
+    app = Sandbox(db, Credentials(os.environ.get("ORDERBOTS_SANDBOX_USER") or "bot", password), areas,
                   faults=faults, session_idle=session_idle, unique_po=unique_po,
                   admin_token=os.environ.get("ORDERBOTS_SANDBOX_ADMIN_TOKEN", ""))
     try:
@@ -101,7 +116,7 @@ def serve(server: SandboxServer, db_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="sandbox-http", daemon=True)
     thread.start()
     click.echo(f"Sandbox listening on {server.url} (ERP {server.url}erp/, WMS {server.url}wms/, "
-               f"database {db_path})")
+               f"portal {server.url}portal/, database {db_path})")
     stop.wait()
     server.shutdown()
     server.server_close()

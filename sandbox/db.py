@@ -54,6 +54,21 @@ MIGRATIONS = [
     CREATE TABLE release_lines (release_id INTEGER NOT NULL REFERENCES releases(id), sku TEXT NOT NULL,
                                 warehouse TEXT NOT NULL, qty TEXT NOT NULL);
     """,
+    # the customer portal (sandbox/portal_db.py): purchase orders a buyer addressed to us
+    """
+    CREATE TABLE portal_pos (id INTEGER PRIMARY KEY, number TEXT UNIQUE NOT NULL, buyer TEXT NOT NULL,
+                             supplier TEXT NOT NULL, status TEXT NOT NULL, po_date TEXT NOT NULL,
+                             delivery_date TEXT NOT NULL, currency TEXT NOT NULL, ship_name TEXT NOT NULL,
+                             street TEXT NOT NULL, city TEXT NOT NULL, postcode TEXT NOT NULL,
+                             country TEXT NOT NULL, notes TEXT NOT NULL, version INTEGER NOT NULL,
+                             changed_at TEXT NOT NULL, acknowledged_at TEXT);
+    CREATE INDEX portal_pos_changed ON portal_pos (changed_at, id);
+    CREATE TABLE portal_po_lines (po_id INTEGER NOT NULL REFERENCES portal_pos(id), line_no INTEGER NOT NULL,
+                                  buyer_item TEXT NOT NULL, supplier_item TEXT NOT NULL,
+                                  description TEXT NOT NULL, qty TEXT NOT NULL, unit TEXT NOT NULL,
+                                  unit_price TEXT NOT NULL, PRIMARY KEY (po_id, line_no));
+    CREATE TABLE portal_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
 ]
 
 HEADER_COLUMNS = ("customer_id", "customer_po", "requested_date", "currency", "ship_name", "street",
