@@ -105,13 +105,19 @@ class Route:
 
 @dataclass
 class Area:
-    """One application in the sandbox: ``name`` (cookie/templates), ``title``, URL ``prefix``, nav, routes."""
+    """One application in the sandbox: ``name`` (cookie/templates), ``title``, URL ``prefix``, nav, routes.
+
+    ``credentials``: the area's own user (default: the sandbox's). ``admin(app, method, action, json) -> dict``
+    answers ``/_admin/<name>/<action>`` (``ValueError``: HTTP 400, ``LookupError``: HTTP 404).
+    """
 
     name: str
     title: str
     prefix: str
     nav: list[tuple[str, str]]
     routes: list[Route]
+    credentials: Credentials | None = None
+    admin: Callable[..., dict] | None = None
 
     @property
     def cookie(self) -> str:
@@ -168,6 +174,8 @@ class Sandbox:
             return self.admin(req)
         if req.path == "/":
             return self.render(req, "index.html", heading="Sandbox", areas=self.areas)
+        if req.path == "/favicon.ico":  # performance: cacheable, so a browser asks once, not on every page
+            return Response(204, headers=[("Cache-Control", "max-age=86400")])
         area = self.area_of(req.path)
         if area is None:
             return self.error_page(req, 404, f"No page at {req.path}")
@@ -216,7 +224,7 @@ class Sandbox:
         if not hmac.compare_digest(req.headers.get("x-admin-token", "").encode(), self.admin_token.encode()):
             return reply(403, {"error": "missing or wrong X-Admin-Token header"})
         if req.path != "/_admin/faults":
-            return reply(404, {"error": f"no admin endpoint {req.path}"})
+            return self._area_admin(req, reply)
         if req.method == "POST":
             try:
                 values = json.loads(req.body or b"{}")
@@ -226,6 +234,20 @@ class Sandbox:
             except ValueError as exc:
                 return reply(400, {"error": str(exc)})
         return reply(200, self.faults.as_dict())
+
+    def _area_admin(self, req: Request, reply: Callable[[int, dict], Response]) -> Response:
+        area = next((a for a in self.areas if a.admin and req.path.startswith(f"/_admin/{a.name}/")), None)
+        if area is None:
+            return reply(404, {"error": f"no admin endpoint {req.path}"})
+        try:
+            values = json.loads(req.body or b"{}")
+            if not isinstance(values, dict):
+                raise ValueError("the body must be a JSON object")
+            return reply(200, area.admin(self, req.method, req.path[len(f"/_admin/{area.name}/"):], values))
+        except ValueError as exc:
+            return reply(400, {"error": str(exc)})
+        except LookupError as exc:
+            return reply(404, {"error": str(exc)})
 
 
 # -- sign-in pages shared by every area ---------------------------------------------------------
@@ -247,11 +269,12 @@ def login_submit(app: Sandbox, req: Request, area: Area) -> Response:
     if fields is None:
         req.session.add_flash("alert", STALE_FORM)
         return login_page(app, req, area)
-    if not app.credentials.match(fields.get("username", ""), fields.get("password", "")):
+    credentials = area.credentials or app.credentials
+    if not credentials.match(fields.get("username", ""), fields.get("password", "")):
         return app.render(req, "login.html", heading=f"{area.title} – Sign in", area=area,
                           alerts=["Invalid username or password"], username=fields.get("username", ""))
     app.sessions.drop(req.session.id)
-    session = app.sessions.create(area.name, user=app.credentials.user)
+    session = app.sessions.create(area.name, user=credentials.user)
     return Response(303, headers=[("Location", f"{area.prefix}/"), _cookie(area, session)])
 
 
@@ -317,7 +340,8 @@ class _HTTPHandler(BaseHTTPRequestHandler):
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
-        self.send_header("Cache-Control", "no-store")
+        if not any(name == "Cache-Control" for name, _ in response.headers):
+            self.send_header("Cache-Control", "no-store")
         self.send_header("X-Frame-Options", "SAMEORIGIN")
         for name, value in response.headers:
             self.send_header(name, value)
