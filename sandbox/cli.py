@@ -61,7 +61,12 @@ def _fault_option(name: str, help: str):
 @click.option("--reset", is_flag=True, help="Start with a fresh database (deletes the existing file).")
 def main(home, host, port, db_path, session_idle, unique_po, portal_layout, portal_seed, reset, **fault_flags):
     """Serve the sandbox ERP (/erp/), WMS (/wms/) and customer portal (/portal/) until stopped with Ctrl-C or
-    SIGTERM."""
+    SIGTERM.
+
+    \b
+    Example:
+      ORDERBOTS_SANDBOX_PASSWORD=secret orderbots sandbox --port 8765 --latency 0.2
+    """
     password = os.environ.get("ORDERBOTS_SANDBOX_PASSWORD", "")
     if not password:
         raise click.ClickException("environment variable ORDERBOTS_SANDBOX_PASSWORD is not set; export the "

@@ -26,20 +26,24 @@ from rich.live import Live
 from rich.table import Table
 
 from orderbots import config, kpi, states
+from orderbots.masterdata import MasterData
 from orderbots.report import write_report
 from orderbots.store import Store
 
 from . import demo_data
+from .portal_db import buyer_item
 from .mailserver import Dovecot, MailSink
 from .testing import REPO, SandboxProcess
 
 MARKER = ".orderbots-demo"
+PORTAL_POS = 6
 MAILBOX = "orders@orderbots.example"
 SCHEDULE = """\
 # The demo's fast schedule: every bot every few seconds.
 jobs:
   - {name: folder_intake, bot: folder_intake, interval: {seconds: 3}}
   - {name: email_intake, bot: email_intake, interval: {seconds: 3}}
+  - {name: portal_intake, bot: portal_intake, interval: {seconds: 4}}
   - {name: validate, bot: validate, interval: {seconds: 2}}
   - {name: erp_entry, bot: erp_entry, interval: {seconds: 2}}
   - {name: wms_release, bot: wms_release, interval: {seconds: 2}}
@@ -48,6 +52,8 @@ jobs:
 
 
 def _config(sandbox_url: str, dovecot: Dovecot, sink: MailSink) -> str:
+    items = MasterData.load(REPO / "rules" / "data").items
+    item_map = "{" + ", ".join(f"{buyer_item(sku)}: {sku}" for sku in items) + "}"
     return f"""\
 # Written by `orderbots demo`: every server is a private one on 127.0.0.1.
 runlog: runlog
@@ -75,6 +81,13 @@ erp:
   workers: 2
   retry_backoff: 3
   max_attempts: 3
+portals:
+  - name: acme
+    url: {sandbox_url}
+    customer: C1001
+    user: supplier
+    password_env: ORDERBOTS_PORTAL_PASSWORD
+    item_map: {item_map}
 wms:
   url: {sandbox_url}
   user: bot
@@ -152,9 +165,10 @@ def _serve(home: Path, env: dict[str, str], timeout: float, console: Console) ->
 def command(directory: Path, timeout: float) -> None:
     """Run every channel end to end on sample data and print a summary.
 
-    Starts the sandbox ERP/WMS, a private IMAP server and an SMTP sink on
-    127.0.0.1, drops sample spreadsheets into the watched folder and sample
-    emails into the mailbox (with a realistic share of problems), runs the
+    Starts the sandbox ERP/WMS/portal, a private IMAP server and an SMTP sink
+    on 127.0.0.1, drops sample spreadsheets into the watched folder, sample
+    emails into the mailbox and purchase orders on the customer portal (with
+    a realistic share of problems), runs the
     scheduler until the work is done, then prints a summary per channel and
     writes the KPI report. Everything started is stopped on exit or Ctrl-C.
 
@@ -171,7 +185,7 @@ def command(directory: Path, timeout: float) -> None:
     previous = signal.signal(signal.SIGTERM, stop_on_term)
     try:
         console.print(f"[bold]orderbots demo[/] in {home}")
-        sandbox = SandboxProcess(home, None, home / "runlog" / "sandbox.log")
+        sandbox = SandboxProcess(home, None, home / "runlog" / "sandbox.log", "--portal-seed", str(PORTAL_POS))
         started.append(sandbox.start())
         (home / "mailserver").mkdir()
         dovecot = Dovecot(home / "mailserver")
@@ -188,9 +202,10 @@ def command(directory: Path, timeout: float) -> None:
         mails = demo_data.emails(today, MAILBOX)
         for raw in mails:
             dovecot.append(raw)
-        console.print(f"  seeded {len(files)} spreadsheets and {len(mails)} emails")
+        console.print(f"  seeded {len(files)} spreadsheets, {len(mails)} emails and {PORTAL_POS} portal POs")
 
-        env = {**os.environ, **sandbox.env, "ORDERBOTS_IMAP_PASSWORD": dovecot.password}
+        env = {**os.environ, **sandbox.env, "ORDERBOTS_IMAP_PASSWORD": dovecot.password,
+               "ORDERBOTS_PORTAL_PASSWORD": sandbox.password}
         env.pop("ORDERBOTS_HOME", None)
         code = _serve(home, env, timeout, console)
         if code != 0:
