@@ -2,7 +2,11 @@
 
 Each file is dropped into the inbox of a fresh temporary home and one
 ``folder_intake`` run imports and validates it; the figure is data rows per
-second of that run. The generated files are cached under /tmp.
+second of that run (wall clock, and per CPU second of this process, which
+other load on the machine does not change). The file's 10,000 orders come
+from 5 customers, whose credit limits the bench raises so that the orders
+take the normal path; the outcome counts are printed. The generated files
+are cached under /tmp.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import openpyxl
 
+from bench.bench_rules import _unlimited_credit
 from orderbots import config
 from orderbots.bot import run_bot
 
@@ -28,7 +33,7 @@ TARGET = 20_000
 CACHE = Path(tempfile.gettempdir()) / "orderbots-bench-intake"
 HEADER = ["PO Number", "Customer ID", "SKU", "Description", "Qty", "Unit Price", "Delivery Date", "Ship To",
           "Address", "City", "Postcode", "Country"]
-CUSTOMERS = ["C1001", "C1002", "C1004", "C1007", "C1008"]
+CUSTOMERS = ["C1001", "C1002", "C1004", "C1005", "C1008"]  # all buy in EUR, the SKUs' price currency
 SKUS = ["SKU-1001", "SKU-1002", "SKU-1004", "SKU-1005", "SKU-2001", "SKU-2002", "SKU-3001", "SKU-3002"]
 
 
@@ -41,7 +46,7 @@ def rows(n: int):
 
 
 def make_xlsx(n: int) -> Path:
-    path = CACHE / f"orders-{n}.xlsx"
+    path = CACHE / f"orders-eur-{n}.xlsx"
     if not path.exists():
         workbook = openpyxl.Workbook(write_only=True)
         sheet = workbook.create_sheet("Orders")
@@ -53,7 +58,7 @@ def make_xlsx(n: int) -> Path:
 
 
 def make_csv(n: int) -> Path:
-    path = CACHE / f"orders-{n}.csv"
+    path = CACHE / f"orders-eur-{n}.csv"
     if not path.exists():
         with path.open("w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
@@ -62,31 +67,35 @@ def make_csv(n: int) -> Path:
     return path
 
 
-def intake_rate(source: Path) -> tuple[float, dict]:
-    """Rows per second of one folder_intake run over ``source`` in a fresh home."""
+def intake_rate(source: Path) -> tuple[float, float, dict]:
+    """Rows per second (wall, CPU) of one folder_intake run over ``source`` in a fresh home, and its counts."""
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
         for name in ("rules", "templates"):
             shutil.copytree(REPO / name, home / name)
+        _unlimited_credit(home / "rules" / "data" / "customers.csv")  # 2,000 orders per customer: normal flow
         (home / "orderbots.yaml").write_text(
             "folders:\n  - name: bench\n    path: bench\n    stable_seconds: 0\n", encoding="utf-8")
         settings = config.load(home)
         (home / "bench" / "inbox").mkdir(parents=True)
         shutil.copy(source, home / "bench" / "inbox" / source.name)
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         run = run_bot("folder_intake", settings, folder="bench", wait=0)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if run.counts["rows"] != ROWS:
         sys.exit(f"bench_intake: expected {ROWS} rows imported, got {dict(run.counts)}")
-    return ROWS / elapsed, dict(run.counts)
+    return ROWS / elapsed, ROWS / cpu, dict(run.counts)
 
 
 def main() -> None:
     CACHE.mkdir(parents=True, exist_ok=True)
     for kind, make in (("xlsx", make_xlsx), ("csv", make_csv)):
-        rate, counts = intake_rate(make(ROWS))
+        rate, cpu_rate, counts = intake_rate(make(ROWS))
+        outcomes = ", ".join(f"{counts.get(k, 0)} {k}" for k in ("validated", "held", "rejected", "error"))
         print(f"folder_intake_{kind}_{ROWS}_rows: {rate:,.0f} rows/s (target >= {TARGET:,}) "
-              f"[{counts.get('orders_imported', 0)} orders, {counts.get('validated', 0)} validated]")
+              f"[{counts.get('orders_imported', 0)} orders: {outcomes}]")
+        print(f"folder_intake_{kind}_{ROWS}_rows_cpu: {cpu_rate:,.0f} rows per CPU second (target >= {TARGET:,}) "
+              "[independent of other load on the machine]")
 
 
 if __name__ == "__main__":

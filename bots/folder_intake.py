@@ -210,8 +210,7 @@ class _Intake:
             fresh = store.record_source(ref, "file", name=str(done.relative_to(self.folder.root)),
                                         outcome="imported", orders=len(orders))
             if fresh:
-                for order in orders:
-                    store.add_order(order, actor=self.ctx.owner, notices=notices.received(order, None))
+                store.add_orders(((order, notices.received(order, None)) for order in orders), actor=self.ctx.owner)
         if not fresh:
             self._duplicate(path, self._recorded(ref) or {})
             return

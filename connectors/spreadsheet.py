@@ -191,24 +191,29 @@ def _encrypted(filename: str) -> InputError:
                       "(File > Info > Protect Workbook > Encrypt with Password: clear it) and send that")
 
 
-def _read_workbook(data: bytes, filename: str, suffix: str, max_rows: int) -> list[Table]:
-    # calamine detects the format from the file name; a temporary copy with the real suffix
-    # gives its precise error messages (a file-like object only gets "cannot detect format").
+def _open_workbook(data: bytes, suffix: str) -> python_calamine.CalamineWorkbook:
+    """The workbook, read from memory. If calamine cannot open it so, it is opened from a temporary copy
+    named with the real ``suffix``: calamine then knows the format and gives its precise error message
+    (from memory it only says "cannot detect file format")."""
+    try:
+        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - a damaged file: open it again below for the precise reason
+        pass
     fd, path = tempfile.mkstemp(suffix=suffix, prefix="orderbots-")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        return _calamine_tables(path, filename, suffix, max_rows)
+        return python_calamine.CalamineWorkbook.from_path(path)
     finally:
         os.unlink(path)
 
 
-def _calamine_tables(path: str, filename: str, suffix: str, max_rows: int) -> list[Table]:
-    """Every worksheet of the workbook at ``path``; any failure of the reader is an ``InputError``."""
+def _read_workbook(data: bytes, filename: str, suffix: str, max_rows: int) -> list[Table]:
+    """Every worksheet of the workbook in ``data``; any failure of the reader is an ``InputError``."""
     kind = {".xls": "Excel 97-2003", ".ods": "OpenDocument"}.get(suffix, "Excel")
     advice = "open it in Excel or LibreOffice and save it again as .xlsx"
     try:
-        workbook = python_calamine.CalamineWorkbook.from_path(path)
+        workbook = _open_workbook(data, suffix)
         tables = []
         for meta in workbook.sheets_metadata:
             if meta.typ != python_calamine.SheetTypeEnum.WorkSheet:
@@ -231,13 +236,27 @@ def _calamine_tables(path: str, filename: str, suffix: str, max_rows: int) -> li
 
 
 def _sheet_table(sheet, meta) -> Table:
-    rows = [[None if value == "" else value for value in row] for row in sheet.to_python(skip_empty_area=True)]
+    rows = sheet.to_python(skip_empty_area=True)
+    for row in rows:
+        _none_where_blank(row, row)
     first_row = sheet.start[0] + 1 if sheet.start else 1
     first_col = sheet.start[1] if sheet.start else 0
     for (r0, c0), (r1, c1) in sheet.merged_cell_ranges or ():
         _fill_merged(rows, r0 - first_row + 1, c0 - first_col, r1 - first_row + 1, c1 - first_col)
     hidden = meta.visible != python_calamine.SheetVisibleEnum.Visible
     return Table(meta.name, rows, first_row, first_col, hidden)
+
+
+def _none_where_blank(row: list[Any], probe: list[Any]) -> list[Any]:
+    """``row`` with ``None`` (in place) wherever ``probe`` (the row, or its stripped texts) holds ``""``;
+    one C-level scan per blank cell, as this runs for every row."""
+    i = -1
+    try:
+        while True:
+            i = probe.index("", i + 1)
+            row[i] = None
+    except ValueError:
+        return row
 
 
 def _fill_merged(rows: list[list[Any]], r0: int, c0: int, r1: int, c1: int) -> None:
@@ -266,7 +285,7 @@ def _read_text(data: bytes, filename: str) -> Table:
                          f"(it starts with {text.strip()[:60]!r}); send the real spreadsheet")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter or ",")
     try:
-        rows = [[cell if cell.strip() else None for cell in row] for row in reader]
+        rows = [_none_where_blank(row, list(map(str.strip, row))) for row in reader]
     except csv.Error as exc:
         raise InputError(f"{filename}: line {reader.line_num}: {exc} (a cell of more than "
                          f"{csv.field_size_limit()} characters, or a quote that is never closed?); "

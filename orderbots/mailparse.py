@@ -34,6 +34,7 @@ MAX_DEPTH = 3
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\ufeff]+")
 _MSGID = re.compile(r"<[^<>\s]{1,900}>")
+_FOLDED = re.compile(r"\r?\n[ \t]")
 _GB = {"gb2312", "gbk", "cp936", "ms936", "x-gbk", "euc-cn", "gb_2312-80", "chinese", "csgb2312"}
 
 
@@ -121,16 +122,18 @@ def decode_words(value: str) -> str:
 
 def _unescape(value: str) -> str:
     """Undo the parser's surrogate escapes of raw 8-bit header bytes."""
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
+    if not value.isascii() and any("\udc80" <= ch <= "\udcff" for ch in value):
         return decode_bytes(value.encode("ascii", "surrogateescape"))
     return value
 
 
 def _raw_header(msg: Message, name: str) -> str:
     """The undecoded value of header ``name`` ('' if absent), unfolded."""
+    name = name.lower()
     for key, value in msg.raw_items():
-        if key.lower() == name.lower():
-            return re.sub(r"\r?\n[ \t]", " ", str(value))
+        if key.lower() == name:
+            value = str(value)
+            return _FOLDED.sub(" ", value) if "\n" in value else value
     return ""
 
 
@@ -291,8 +294,8 @@ def _filename(part: Message) -> str:
 def _param(part: Message, param: str, header: str) -> str:
     """A header parameter (RFC 2231 decoded), read from the raw header so 8-bit names survive."""
     raw = _unescape(_raw_header(part, header))
-    if not raw:
-        return ""
+    if param not in raw.lower():
+        return ""  # not there under any spelling (RFC 2231 ``filename*0*=`` included)
     scratch = Message()
     scratch[header] = raw
     try:

@@ -14,7 +14,6 @@ Keys:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -112,7 +111,19 @@ class Order:
         return sum((l.qty * l.unit_price for l in self.lines if l.unit_price is not None), Decimal(0))
 
     def to_dict(self) -> dict[str, Any]:
-        return _encode(self)
+        """JSON-safe plain data (``Decimal`` as text, dates ISO); built field by field, as it runs per order."""
+        return {
+            "channel": self.channel, "source_ref": self.source_ref, "customer": vars(self.customer).copy(),
+            "po_number": self.po_number,
+            "lines": [{"line_no": l.line_no, "sku": l.sku, "qty": _number(l.qty), "description": l.description,
+                       "unit": l.unit, "unit_price": _number(l.unit_price)} for l in self.lines],
+            "received_at": self.received_at.isoformat(), "currency": self.currency,
+            "requested_date": None if self.requested_date is None else self.requested_date.isoformat(),
+            "ship_to": vars(self.ship_to).copy(), "notes": self.notes, "raw_path": self.raw_path,
+            "problems": [{"code": f.code, "severity": f.severity, "messages": dict(f.messages), "field": f.field}
+                         for f in self.problems],
+            "reply_to": dict(self.reply_to),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Order":
@@ -120,8 +131,8 @@ class Order:
         d["customer"] = Customer(**d["customer"])
         d["ship_to"] = Address(**d.get("ship_to") or {})
         d["lines"] = [
-            OrderLine(**{**l, "qty": Decimal(l["qty"]),
-                         "unit_price": None if l.get("unit_price") is None else Decimal(l["unit_price"])})
+            OrderLine(l["line_no"], l["sku"], Decimal(l["qty"]), l.get("description", ""), l.get("unit", "EA"),
+                      None if l.get("unit_price") is None else Decimal(l["unit_price"]))
             for l in d["lines"]
         ]
         d["received_at"] = datetime.fromisoformat(d["received_at"])
@@ -130,24 +141,6 @@ class Order:
         return cls(**d)
 
 
-def _encode(value: Any) -> Any:
-    """JSON-safe plain data of ``value``; like ``dataclasses.asdict`` but without its deep copies."""
-    if value is None or isinstance(value, (str, int, float)):
-        return value
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _encode(v) for k, v in value.items()}
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value):
-        names = _FIELD_NAMES.get(type(value))
-        if names is None:
-            names = _FIELD_NAMES[type(value)] = tuple(f.name for f in dataclasses.fields(value))
-        return {name: _encode(getattr(value, name)) for name in names}
-    return value
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+def _number(value: Decimal | int | None) -> str | int | None:
+    """A ``Decimal`` as exact text; ``None`` (and plain ints) as they are."""
+    return str(value) if isinstance(value, Decimal) else value

@@ -6,6 +6,7 @@ Contract:
 - ``add_order`` inserts a new work item in ``received``, once per source and
   once per (customer, PO): a second source with the same PO is stored as a
   duplicate (``duplicate_of`` set) so the rules can hold or reject it.
+  ``add_orders`` does the same for a batch, in one transaction (bulk intake).
 - ``claim(step, owner)`` is a context manager yielding one ``WorkItem`` (or
   ``None`` when there is no work). The claim takes a lease atomically: two
   workers, threads or processes, never hold the same item. On exit the lease is
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from . import states
 from .errors import ApplicationError, BusinessError, OrderbotsError
@@ -142,6 +143,11 @@ class Store:
         """Whether a source (file sha256, Message-ID, ...) was recorded before."""
         return self.db.execute("SELECT 1 FROM sources WHERE ref = ?", (ref,)).fetchone() is not None
 
+    def order_from_source(self, source_ref: str) -> str | None:
+        """Key of the order imported from ``source_ref`` (``Order.source_ref``), or None."""
+        row = self.db.execute("SELECT key FROM orders WHERE source_ref = ?", (source_ref,)).fetchone()
+        return row["key"] if row else None
+
     def record_source(self, ref: str, kind: str, name: str = "", outcome: str = "", orders: int = 0) -> bool:
         """Record a source once; return False if it was already recorded."""
         cur = self.db.execute(
@@ -151,30 +157,69 @@ class Store:
 
     def add_order(self, order: Order, actor: str = "intake", notices: list[Notice] = ()) -> AddResult:
         """Insert ``order`` in ``received``; see module docstring for the dedupe rules."""
+        return self.add_orders([(order, notices)], actor)[0]
+
+    def add_orders(self, batch: Iterable[tuple[Order, list[Notice]]], actor: str = "intake") -> list[AddResult]:
+        """``add_order`` for each ``(order, notices)`` of ``batch`` in turn, with the same results, in one
+        transaction and a few statements for the whole batch (bulk intake: a file of 10,000 orders)."""
+        batch = list(batch)
+        results: list[AddResult] = []
+        orders, events, outbox = [], [], []
         with self.transaction() as db:
-            if db.execute("SELECT 1 FROM orders WHERE source_ref = ?", (order.source_ref,)).fetchone():
-                return AddResult(None, False)
-            original = db.execute(
-                "SELECT key FROM orders WHERE customer_id = ? AND po_number = ? AND duplicate_of IS NULL",
-                (order.customer.id, order.po_number)).fetchone()
-            key, duplicate_of = order.key, None
-            if original:
-                duplicate_of = original["key"]
-                count = db.execute("SELECT COUNT(*) FROM orders WHERE customer_id = ? AND po_number = ?",
-                                   (order.customer.id, order.po_number)).fetchone()[0]
-                key = f"{order.key}#{count + 1}"
+            seen = self._known_sources([order.source_ref for order, _ in batch])
+            originals = self._originals({(order.customer.id, order.po_number) for order, _ in batch})
+            stored: dict[tuple[str, str], int] = {}  # rows per (customer, PO), for the duplicates' keys
             now = utcnow()
-            db.execute(
+            for order, notices in batch:
+                if order.source_ref in seen:
+                    results.append(AddResult(None, False))
+                    continue
+                seen.add(order.source_ref)
+                po = (order.customer.id, order.po_number)
+                key, duplicate_of = order.key, originals.get(po)
+                if duplicate_of is None:
+                    originals[po], stored[po] = key, 1  # the first row of this (customer, PO)
+                else:
+                    if po not in stored:
+                        stored[po] = db.execute("SELECT COUNT(*) FROM orders WHERE customer_id = ? AND po_number = ?",
+                                                po).fetchone()[0]
+                    stored[po] += 1
+                    key = f"{order.key}#{stored[po]}"
+                orders.append((key, order.customer.id, order.po_number, duplicate_of, order.channel,
+                               order.source_ref, states.RECEIVED, _JSON(order.to_dict()),
+                               order.received_at.isoformat(), now, now))
+                reason = f"duplicate of {duplicate_of}" if duplicate_of else f"from {order.channel}"
+                events.append(_event_row(key, actor, None, states.RECEIVED, reason, {"source_ref": order.source_ref},
+                                         now))
+                outbox += _outbox_rows(key, notices, now)
+                results.append(AddResult(key, True, duplicate_of))
+            db.executemany(
                 """INSERT INTO orders (key, customer_id, po_number, duplicate_of, channel, source_ref, state,
                        order_json, received_at, created_at, updated_at)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
-                (key, order.customer.id, order.po_number, duplicate_of, order.channel, order.source_ref,
-                 states.RECEIVED, json.dumps(order.to_dict(), ensure_ascii=False),
-                 order.received_at.isoformat(), now, now))
-            reason = f"duplicate of {duplicate_of}" if duplicate_of else f"from {order.channel}"
-            self._event(key, actor, None, states.RECEIVED, reason, {"source_ref": order.source_ref})
-            self._enqueue(key, notices)
-        return AddResult(key, True, duplicate_of)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?)""", orders)
+            db.executemany(_EVENT_SQL, events)
+            db.executemany(_OUTBOX_SQL, outbox)
+        return results
+
+    def _known_sources(self, refs: list[str]) -> set[str]:
+        """Those of ``refs`` that an order was imported from."""
+        known: set[str] = set()
+        for chunk in _chunks(refs, 500):
+            known.update(r[0] for r in self.db.execute(
+                f"SELECT source_ref FROM orders WHERE source_ref IN ({','.join('?' * len(chunk))})", chunk))
+        return known
+
+    def _originals(self, pos: set[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Key of the original (not duplicate) order per (customer id, PO) of ``pos`` that has one."""
+        found: dict[tuple[str, str], str] = {}
+        for chunk in _chunks(list(pos), 400):
+            rows = self.db.execute(
+                f"""WITH wanted(customer_id, po_number) AS (VALUES {','.join(['(?,?)'] * len(chunk))})
+                    SELECT o.customer_id, o.po_number, o.key FROM wanted w JOIN orders o
+                      ON o.customer_id = w.customer_id AND o.po_number = w.po_number
+                    WHERE o.duplicate_of IS NULL""", [v for po in chunk for v in po])
+            found.update(((c, p), k) for c, p, k in rows)
+        return found
 
     # -- reading ------------------------------------------------------------
 
@@ -315,9 +360,7 @@ class Store:
                    data: dict[str, Any] | None = None, notices: list[Notice] = (),
                    **fields: Any) -> None:
         """Move ``key`` to state ``to``, set ``fields`` (columns), append an event, enqueue notices."""
-        allowed_fields = {"erp_number", "wms_ref", "findings", "resume_step", "attempts",
-                          "next_attempt_at", "last_error", "order"}
-        unknown = set(fields) - allowed_fields
+        unknown = fields.keys() - _SETTABLE
         if unknown:
             raise ValueError(f"cannot set {sorted(unknown)}")
         with self.transaction() as db:
@@ -327,18 +370,20 @@ class Store:
             src = row["state"]
             if not states.allowed(src, to):
                 raise IllegalTransition(f"{key}: cannot go from {src} to {to}")
-            columns = {"state": to, "updated_at": utcnow()}
+            now = utcnow()
+            columns = {"state": to, "updated_at": now}
             for name, value in fields.items():
                 if name == "findings":
-                    columns["findings_json"] = json.dumps([f.__dict__ for f in value], ensure_ascii=False)
+                    columns["findings_json"] = _JSON([f.__dict__ for f in value])
                 elif name == "order":
-                    columns["order_json"] = json.dumps(value.to_dict(), ensure_ascii=False)
+                    columns["order_json"] = _JSON(value.to_dict())
                 else:
                     columns[name] = value
             assignments = ", ".join(f"{c} = ?" for c in columns)
             db.execute(f"UPDATE orders SET {assignments} WHERE key = ?", (*columns.values(), key))
-            self._event(key, actor, src, to, reason, data or {})
-            self._enqueue(key, notices)
+            db.execute(_EVENT_SQL, _event_row(key, actor, src, to, reason, data or {}, now))
+            if notices:
+                db.executemany(_OUTBOX_SQL, _outbox_rows(key, notices, now))
 
     def hold_or_reject(self, key: str, exc: BusinessError, actor: str, step: Step,
                        notices: list[Notice] = ()) -> None:
@@ -350,6 +395,20 @@ class Store:
             notices = [*notices, *notices_for.rejected(item.order, key, findings)]
         self.transition(key, states.HELD if exc.severity == "hold" else states.REJECTED, actor=actor,
                         reason=f"{exc.code}: {exc}", findings=findings, resume_step=step.name, notices=notices)
+
+    def note(self, key: str, actor: str, reason: str, *, finding: Finding | None = None,
+             data: dict[str, Any] | None = None) -> None:
+        """Record what happened to ``key`` without moving it (in any state, terminal ones too): an event from
+        and to its current state, and ``finding`` (if given) added to its findings."""
+        with self.transaction() as db:
+            row = db.execute("SELECT state, findings_json FROM orders WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                raise UnknownOrder(f"no order with key {key!r}")
+            if finding is not None:
+                findings = [*json.loads(row["findings_json"]), finding.__dict__]
+                db.execute("UPDATE orders SET findings_json = ?, updated_at = ? WHERE key = ?",
+                           (json.dumps(findings, ensure_ascii=False), utcnow(), key))
+            self._event(key, actor, row["state"], row["state"], reason, data or {})
 
     def fail_attempt(self, key: str, step: Step, exc: BaseException, actor: str) -> str:
         """Count a failed attempt: ``retry_wait`` with backoff, or ``failed``. Returns the new state."""
@@ -400,18 +459,11 @@ class Store:
     # -- events and outbox --------------------------------------------------
 
     def _event(self, key: str, actor: str, src: str | None, dst: str, reason: str, data: dict) -> None:
-        self.db.execute(
-            "INSERT INTO events (order_key, at, actor, from_state, to_state, reason, data_json) VALUES (?,?,?,?,?,?,?)",
-            (key, utcnow(), actor, src, dst, reason, json.dumps(data, ensure_ascii=False, default=str)))
+        self.db.execute(_EVENT_SQL, _event_row(key, actor, src, dst, reason, data, utcnow()))
 
     def _enqueue(self, key: str | None, notices: list[Notice]) -> None:
-        for n in notices:
-            order_key = n.order_key or key
-            self.db.execute(
-                """INSERT OR IGNORE INTO outbox (dedupe_key, order_key, kind, recipient, locale, payload_json, created_at)
-                   VALUES (?,?,?,?,?,?,?)""",
-                (n.dedupe_key or f"{order_key}:{n.kind}", order_key, n.kind, n.recipient, n.locale,
-                 json.dumps(n.payload, ensure_ascii=False, default=str), utcnow()))
+        if notices:
+            self.db.executemany(_OUTBOX_SQL, _outbox_rows(key, notices, utcnow()))
 
     def enqueue(self, notices: list[Notice]) -> None:
         """Add notices not tied to a state change (digests); each dedupe key once."""
@@ -459,3 +511,30 @@ class Store:
             "INSERT INTO sync_state (name, data_json, updated_at) VALUES (?,?,?) "
             "ON CONFLICT(name) DO UPDATE SET data_json = excluded.data_json, updated_at = excluded.updated_at",
             (name, json.dumps(data), utcnow()))
+
+
+_SETTABLE = {"erp_number", "wms_ref", "findings", "resume_step", "attempts", "next_attempt_at", "last_error", "order"}
+_JSON = json.JSONEncoder(ensure_ascii=False).encode
+_DATA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_EVENT_SQL = ("INSERT INTO events (order_key, at, actor, from_state, to_state, reason, data_json)"
+              " VALUES (?,?,?,?,?,?,?)")
+_OUTBOX_SQL = ("INSERT OR IGNORE INTO outbox (dedupe_key, order_key, kind, recipient, locale, payload_json,"
+               " created_at) VALUES (?,?,?,?,?,?,?)")
+
+
+def _event_row(key: str, actor: str, src: str | None, dst: str, reason: str, data: dict, at: str) -> tuple:
+    return key, at, actor, src, dst, reason, _DATA_JSON(data)
+
+
+def _outbox_rows(key: str | None, notices: list[Notice], at: str) -> list[tuple]:
+    rows = []
+    for n in notices:
+        order_key = n.order_key or key
+        rows.append((n.dedupe_key or f"{order_key}:{n.kind}", order_key, n.kind, n.recipient, n.locale,
+                     _DATA_JSON(n.payload), at))
+    return rows
+
+
+def _chunks(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]

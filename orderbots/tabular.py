@@ -28,6 +28,8 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from operator import itemgetter
 from typing import Any, Iterable, Mapping, Protocol
 
 from .errors import ConfigError, InputError
@@ -146,10 +148,21 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
+def _identifier(value: Any) -> str:
+    """A cell as an identifier (PO, SKU, customer id): like ``cell_text``, but ``17850.0`` -> ``17850``."""
+    text = cell_text(value)
+    if "." in text and _FLOAT_ID.fullmatch(text):
+        return text.split(".")[0]  # an id a spreadsheet turned into a float
+    return text
+
+
+@lru_cache(maxsize=65536, typed=True)
 def parse_decimal(value: Any) -> Decimal | None:
-    """A number from a cell, or None if it is not one. ``"1.234,5"``, ``"1,234.5"``, ``"1,7"`` all work.
+    """A number from a cell (any hashable cell value), or None if it is not one. ``"1.234,5"``,
+    ``"1,234.5"``, ``"1,7"`` all work.
 
     A single comma followed by exactly three digits (``"1,500"``) is a thousands separator.
+    Results are cached per value and type: quantities and prices repeat across rows.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -228,6 +241,14 @@ def _month(n: int) -> str:
     return date(2000, n, 1).strftime("%B")
 
 
+@lru_cache(maxsize=32)
+def _header_lookup(aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, str]:
+    """Normalised header text -> order field, for ``aliases`` as a tuple of (field, texts); built once per
+    alias set, and only read afterwards."""
+    return {_normalise_header(a): name for name, names in aliases for a in names}
+
+
+@lru_cache(maxsize=4096, typed=True)
 def _normalise_header(text: Any) -> str:
     return re.sub(r"[\W_]+", "", cell_text(text).casefold())
 
@@ -250,6 +271,7 @@ class _Group:
     last_row: int
     values: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
+    first_values: Any = _UNSET  # the order-level cells of the group's first row
 
 
 class _TableReader:
@@ -260,9 +282,9 @@ class _TableReader:
         self.table, self.channel, self.source_ref = table, channel, source_ref
         self.received_at, self.masterdata, self.aliases = received_at, masterdata, aliases
         self.default_customer, self.raw_path, self.source_name = default_customer, raw_path, source_name
-        self.lookup = {_normalise_header(a): name for name, names in aliases.items() for a in names}
+        self.lookup = _header_lookup(tuple((name, tuple(names)) for name, names in aliases.items()))
         self.order_columns: list[tuple[str, int]] = []
-        self.customers: dict[tuple, Customer | None] = {}
+        self.customers: dict[Any, Customer | None] = {}  # by the row's customer cell value(s)
 
     def where(self, row_no: int, col: int | None = None) -> str:
         place = f"{self.source_name}, sheet {self.table.name!r}, row {row_no}"
@@ -275,6 +297,11 @@ class _TableReader:
         header_index, self.columns = self._find_header(rows)
         self.order_columns = [(n, self.columns[n]) for n in ORDER_FIELDS if n in self.columns]
         self.customer_columns = [self.columns[n] for n in CUSTOMER_FIELDS if n in self.columns]
+        self.order_values = itemgetter(*(i for _, i in self.order_columns)) if self.order_columns else None
+        self.customer_values = itemgetter(*self.customer_columns) if self.customer_columns else lambda row: ()
+        self.po_col, self.sku_col, self.qty_col = (self.columns[n] for n in REQUIRED)
+        self.price_col, self.description_col, self.unit_col = map(
+            self.columns.get, ("unit_price", "description", "unit"))
         self.headers = [cell_text(c) for c in rows[header_index]]
         self.width = max((i + 1 for i, h in enumerate(self.headers) if h), default=0)
         header_row = self.table.first_row + header_index
@@ -282,7 +309,7 @@ class _TableReader:
         current: _Group | None = None
         orphans: list[int] = []
         result = TableResult([], header_row, {f: self.headers[i] for f, i in self.columns.items()})
-        po_col = self.columns["po_number"]
+        po_col = self.po_col
         needed = max(self.columns.values()) + 1
         for offset, row in enumerate(rows[header_index + 1:], start=header_index + 1):
             if row.count(None) + row.count("") == len(row):
@@ -293,7 +320,7 @@ class _TableReader:
                 continue  # the header repeated (printed pages, concatenated exports)
             row_no = self.table.first_row + offset
             result.rows += 1
-            po = self._text(row, "po_number")
+            po = _identifier(row[po_col])
             if po:
                 customer = self._customer(row)
                 key = (customer.id if customer else "", po)
@@ -366,14 +393,13 @@ class _TableReader:
     def _text(self, row: list[Any], name: str) -> str:
         """The text of field ``name`` in ``row`` (padded to every mapped column); "" if not mapped."""
         i = self.columns.get(name)
-        text = "" if i is None else cell_text(row[i])
-        if name in IDENTIFIERS and "." in text and _FLOAT_ID.fullmatch(text):
-            return text.split(".")[0]  # an id a spreadsheet turned into a float: 17850.0
-        return text
+        if i is None:
+            return ""
+        return _identifier(row[i]) if name in IDENTIFIERS else cell_text(row[i])
 
     def _customer(self, row: list[Any]) -> Customer | None:
         """The customer of ``row`` (cached per distinct cell values); None if blank and no default."""
-        raw = tuple(map(row.__getitem__, self.customer_columns))
+        raw = self.customer_values(row)
         if raw not in self.customers:
             self.customers[raw] = self._resolve_customer(
                 tuple(self._text(row, name) for name in CUSTOMER_FIELDS))
@@ -401,6 +427,13 @@ class _TableReader:
         return _Group(order, row_no, row_no)
 
     def _order_fields(self, group: _Group, row: list[Any], row_no: int) -> None:
+        if self.order_values is None:
+            return
+        values = self.order_values(row)
+        if group.first_values is _UNSET:
+            group.first_values = values
+        elif values == group.first_values:
+            return  # the same cells as the order's first row, which set or skipped each field: nothing new
         order = group.order
         for name, i in self.order_columns:
             if row[i] is None:
@@ -437,9 +470,9 @@ class _TableReader:
 
     def _add_line(self, group: _Group, row: list[Any], row_no: int) -> bool:
         """Add ``row`` as a line of ``group``; False (and a finding per problem) if it cannot be one."""
-        sku = self._text(row, "sku")
-        qty = parse_decimal(row[self.columns["qty"]])
-        price_col = self.columns.get("unit_price")
+        sku = _identifier(row[self.sku_col])
+        qty = parse_decimal(row[self.qty_col])
+        price_col = self.price_col
         price_text = "" if price_col is None else cell_text(row[price_col])
         price = parse_decimal(row[price_col]) if price_text else None
         beyond = len(row) > self.width and any(cell_text(c) for c in row[self.width:])
@@ -447,12 +480,12 @@ class _TableReader:
             self._bad_line(group.order, row, row_no, sku, qty, price_text, beyond)
             return False
         order = group.order
-        description = self._text(row, "description")
+        description = "" if self.description_col is None else cell_text(row[self.description_col])
         if sku[0] in _FORMULA_CHARS or description[:1] in _FORMULA_CHARS:
             for name, text in (("sku", sku), ("description", description)):
                 self._check_formula(order, text, row_no, name, self.columns.get(name))
-        order.lines.append(OrderLine(len(order.lines) + 1, sku, qty, description,
-                                     self._text(row, "unit") or "EA", price))
+        unit = "" if self.unit_col is None else cell_text(row[self.unit_col])
+        order.lines.append(OrderLine(len(order.lines) + 1, sku, qty, description, unit or "EA", price))
         return True
 
     def _bad_line(self, order: Order, row: list[Any], row_no: int, sku: str, qty: Decimal | None,
