@@ -417,8 +417,10 @@ class _TableReader:
         return Customer(cid or email or name, name, email)  # the rules flag an unknown customer
 
     def _new_group(self, po: str, customer: Customer | None, row_no: int) -> _Group:
+        record = self.masterdata.customers.get(customer.id) if customer else None
         order = Order(channel=self.channel, source_ref=self.source_ref, customer=customer or Customer("unknown"),
-                      po_number=po, lines=[], received_at=self.received_at, raw_path=self.raw_path)
+                      po_number=po, lines=[], received_at=self.received_at, raw_path=self.raw_path,
+                      currency=record.currency if record else "")  # a Currency column overrides it
         if customer is None:
             order.problems.append(Finding("missing_customer", "hold",
                                           {"en": f"{self.where(row_no)}: no customer given; fill in the customer "

@@ -227,3 +227,12 @@ def test_conflicting_order_values_keep_the_first_with_a_warning_and_repeated_hea
     [warning] = order.problems
     assert warning.code == "conflicting_value" and warning.severity == "warn"
     assert "row 4, column E ('City'): 'York' differs from 'Leeds'" in warning.text()
+
+
+def test_currency_defaults_to_the_customers_and_a_column_overrides_it():
+    """Without a Currency column the ERP would get no currency: the customer's master-data currency is used."""
+    result = convert([["PO Number", "Customer ID", "SKU", "Qty"], ["H-1", "C1003", "SKU-3001", 5],
+                      ["A-1", "C1001", "SKU-1001", 5]])
+    assert [(o.key, o.currency) for o in result.orders] == [("C1003/H-1", "CNY"), ("C1001/A-1", "EUR")]
+    overridden = convert([["PO Number", "Customer ID", "SKU", "Qty", "Currency"], ["A-2", "C1001", "SKU-1001", 5, "usd"]])
+    assert overridden.orders[0].currency == "USD"
