@@ -16,7 +16,6 @@ Contract:
 from __future__ import annotations
 
 import imaplib
-import ipaddress
 import re
 import ssl
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from typing import Iterator
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from connectors.net import is_loopback
 from orderbots.errors import ApplicationError, ConfigError
 
 SECURITY = ("ssl", "starttls", "plain")
@@ -49,7 +49,7 @@ class ImapAccount:
     def __post_init__(self):
         if self.security not in SECURITY:
             raise ConfigError(f"IMAP security must be one of {', '.join(SECURITY)}, not {self.security!r}")
-        if self.security == "plain" and not _loopback(self.host):
+        if self.security == "plain" and not is_loopback(self.host):
             raise ConfigError(f"IMAP security 'plain' would send the password to {self.host} unencrypted; "
                               "use ssl or starttls (plain is for a server on this machine only)")
         if not (self.password or self.oauth2_token):
@@ -216,15 +216,6 @@ class ImapMailbox:
                 self.client.uid_expunge(uids)
             else:
                 self.client.expunge()
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _utc(value: datetime | None) -> datetime | None:

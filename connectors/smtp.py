@@ -38,7 +38,6 @@ Errors, translated here so callers decide from the class alone:
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import smtplib
 import socket
@@ -54,6 +53,7 @@ from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate
 from typing import Any, Mapping
 
+from connectors.net import is_loopback
 from orderbots.errors import ApplicationError, ConfigError
 
 SECURITY_MODES = ("ssl", "starttls", "plain")
@@ -111,7 +111,7 @@ class SmtpConfig:
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{source}: smtp.port and smtp.timeout must be numbers") from exc
         config = cls(**{k: (str(v) if k not in ("port", "timeout") else v) for k, v in values.items()})
-        if security == "plain" and not _is_loopback(config.host):
+        if security == "plain" and not is_loopback(config.host):
             raise ConfigError(f"{source}: smtp.security plain is only allowed to a loopback host, "
                               f"not {config.host!r}; use starttls or ssl")
         for name in ("from_address", "ops_address"):
@@ -119,15 +119,6 @@ class SmtpConfig:
             if value and not _ADDR_SPEC.match(value):
                 raise ConfigError(f"{source}: smtp.{name} {value!r} is not an email address")
         return config
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def header_text(value: Any, limit: int = 200) -> str:
