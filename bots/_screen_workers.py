@@ -65,8 +65,7 @@ class ScreenConfig:
     @classmethod
     def load(cls, settings: config_mod.Settings, name: str, default_password_env: str, step: Step,
              default_url: str) -> "ScreenConfig":
-        section = settings.section(name)
-        get = _Reader(settings, name, section)
+        get = SectionReader(settings, name)
         options = BrowserOptions(
             executable=settings.chromium,
             action_timeout=get.number("action_timeout", 10.0),
@@ -85,11 +84,11 @@ class ScreenConfig:
                    in_attempt_retries=int(get.number("in_attempt_retries", 2, minimum=0)))
 
 
-class _Reader:
-    """Typed reads of one config section; errors name file and line."""
+class SectionReader:
+    """Typed reads of one section of orderbots.yaml; a wrong value is a ``ConfigError`` naming file and line."""
 
-    def __init__(self, settings: config_mod.Settings, name: str, section: dict):
-        self.settings, self.name, self.section = settings, name, section
+    def __init__(self, settings: config_mod.Settings, name: str):
+        self.settings, self.name, self.section = settings, name, settings.section(name)
 
     def _fail(self, key: str, expected: str) -> ConfigError:
         where = yamlfile.where(self.settings.home / config_mod.CONFIG_FILE, self.section, key)
@@ -105,6 +104,12 @@ class _Reader:
         value = self.section.get(key, default)
         if not isinstance(value, bool):
             raise self._fail(key, "true or false")
+        return value
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.section.get(key, default)
+        if value not in choices:
+            raise self._fail(key, f"one of {', '.join(choices)}")
         return value
 
     def text(self, key: str, default: str) -> str:

@@ -20,6 +20,16 @@ Contract:
   and form posts that turn HTTP 5xx, timeouts and Playwright errors into
   ``ApplicationError``, detect an expired session (``SessionExpired``) and log in
   again transparently, once per action (``action``).
+- Speed: every Playwright call is a round trip to the driver, and on a small
+  machine each page load costs far more CPU than anything else. So a step is
+  ``ScreenApp.submit(button, what, fields)``: the fields are found by their label
+  text and filled, and the button is found by role and exact name and clicked, in
+  ONE page call (nothing is filled or clicked unless every label and the button
+  resolve to exactly one enabled control); the next page is then read in one more
+  (``ScreenApp.state`` -> ``PageState``: heading, alerts, statuses, tables, the
+  first ``<dl>``, link texts). ``fill`` is the same without a click.
+- Tracing (``options.trace``) costs roughly a tenth of the CPU per order; the
+  screenshot, HTML and error text of a failed attempt are written with or without it.
 """
 
 from __future__ import annotations
@@ -241,6 +251,101 @@ class Session:
         return path is not None
 
 
+_PROBLEMS = {"missing": "no field labelled {!r}", "ambiguous": "several fields labelled {!r}",
+             "disabled": "the field {!r} read-only", "missing button": "no button {!r}",
+             "ambiguous button": "several buttons {!r}", "disabled button": "the button {!r} disabled"}
+
+
+class ChoiceUnavailable(ApplicationError):
+    """A select field (found by its label) does not offer the value to choose; ``offered`` lists its options."""
+
+    def __init__(self, label: str, value: str, offered: list[str]):
+        super().__init__(f"the field {label!r} does not offer {value!r} (it offers {', '.join(offered)})")
+        self.label, self.value, self.offered = label, value, offered
+
+
+@dataclass(frozen=True)
+class PageState:
+    """What a server-rendered page shows, read in one round trip (``ScreenApp.state``).
+
+    ``tables``: every ``<table>`` as rows of cell texts (the first row is the header);
+    ``record``: the first ``<dl>`` as ``{dt text: dd text}``; ``links``: texts of the links.
+    """
+
+    url: str
+    heading: str
+    alerts: list[str]
+    statuses: list[str]
+    tables: list[list[list[str]]]
+    record: dict[str, str]
+    links: list[str]
+
+    def table(self, column: str) -> list[dict[str, str]]:
+        """Rows of the first table with a column header ``column``, as dicts keyed by the header texts."""
+        for rows in self.tables:
+            if rows and column in rows[0]:
+                header = rows[0]
+                return [dict(zip(header, cells)) for cells in rows[1:] if len(cells) == len(header)]
+        return []
+
+
+# Reads the page once: heading, alerts, statuses, tables, the first <dl>, link texts.
+_STATE_JS = r"""() => {
+  const text = el => el.innerText.trim();
+  const block = role => { const el = document.querySelector(`[role="${role}"]`);
+    return el ? el.innerText.split("\n").map(t => t.trim()).filter(Boolean) : []; };
+  const record = []; const dl = document.querySelector("dl");
+  if (dl) { let key = null;
+    for (const el of dl.children) {
+      if (el.tagName === "DT") key = text(el);
+      else if (el.tagName === "DD" && key !== null) { record.push([key, text(el)]); key = null; }
+      else if (el.tagName === "DIV") { const dt = el.querySelector("dt"), dd = el.querySelector("dd");
+        if (dt && dd) record.push([text(dt), text(dd)]); } } }
+  const h1 = document.querySelector("h1");
+  return { heading: h1 ? text(h1) : "", alerts: block("alert"), statuses: block("status"),
+    tables: [...document.querySelectorAll("table")].map(t => [...t.rows].map(r => [...r.cells].map(text))),
+    record, links: [...document.querySelectorAll("a[href]")].map(text) };
+}"""
+
+# Fills fields found by label text and (optionally) clicks a button found by role and name, in one
+# round trip. Nothing is filled or clicked unless every label and the button resolve to exactly one
+# enabled control. The click is deferred so that the call returns before the navigation starts.
+_FILL_JS = r"""([fields, button]) => {
+  const norm = s => (s || "").replace(/\s+/g, " ").trim();
+  const problems = []; const plan = [];
+  const labelled = name => { const hits = new Set();
+    for (const l of document.querySelectorAll("label")) if (norm(l.textContent) === name && l.control) hits.add(l.control);
+    for (const el of document.querySelectorAll("[aria-label]")) if (norm(el.getAttribute("aria-label")) === name) hits.add(el);
+    return [...hits]; };
+  for (const [name, value] of fields) {
+    const found = labelled(name);
+    if (found.length !== 1) { problems.push({kind: found.length ? "ambiguous" : "missing", label: name}); continue; }
+    const el = found[0];
+    if (el.disabled || el.readOnly) { problems.push({kind: "disabled", label: name}); continue; }
+    if (el.tagName === "SELECT") {
+      const options = [...el.options];
+      const option = options.find(o => o.value === value) || options.find(o => norm(o.textContent) === value);
+      if (!option) { problems.push({kind: "choice", label: name, value, offered: options.map(o => norm(o.textContent))}); continue; }
+      plan.push([el, option.value]);
+    } else plan.push([el, value]);
+  }
+  let target = null;
+  if (button !== null) {
+    const named = [...document.querySelectorAll("button, input[type=submit], input[type=button], [role=button]")]
+      .filter(b => norm(b.getAttribute("aria-label") || b.textContent || b.value) === button);
+    const visible = named.filter(b => b.getClientRects().length > 0);
+    if (visible.length !== 1) problems.push({kind: visible.length ? "ambiguous button" : "missing button", label: button});
+    else if (visible[0].disabled) problems.push({kind: "disabled button", label: button});
+    else target = visible[0];
+  }
+  if (problems.length) return problems;
+  for (const [el, value] of plan) { el.value = value;
+    el.dispatchEvent(new Event("input", {bubbles: true})); el.dispatchEvent(new Event("change", {bubbles: true})); }
+  if (target) setTimeout(() => target.click(), 0);
+  return [];
+}"""
+
+
 class ScreenApp:
     """Base of the page objects of one server-rendered app; see module docstring.
 
@@ -309,6 +414,49 @@ class ScreenApp:
         self._check(response, what, page=page)
         return response
 
+    # -- one round trip per step ---------------------------------------------------
+
+    def state(self, page: Page | None = None) -> PageState:
+        """What the page shows now (heading, alerts, statuses, tables, record, links), read at once."""
+        page = page or self.page
+        shown = page.evaluate(_STATE_JS)
+        return PageState(url=page.url, heading=shown["heading"], alerts=shown["alerts"],
+                         statuses=shown["statuses"], tables=shown["tables"], record=dict(shown["record"]),
+                         links=shown["links"])
+
+    def open(self, path: str, *, page: Page | None = None) -> PageState:
+        """``goto(path)``, then the page's ``state``."""
+        self.goto(path, page=page)
+        return self.state(page)
+
+    def fill(self, fields: dict[str, str], *, page: Page | None = None) -> None:
+        """Fill every field found by its label text (a select by option value or text), in one round trip.
+
+        ``ApplicationError`` naming the labels not found exactly once (nothing is filled then);
+        ``ChoiceUnavailable`` when a select does not offer the value."""
+        self._fill_and_click(page or self.page, fields, None)
+
+    def submit(self, button: str, what: str, fields: dict[str, str] | None = None, *,
+               page: Page | None = None) -> PageState:
+        """Fill ``fields`` by label, click the button named ``button`` (by role and exact name), wait for
+        the next page, check it like ``post`` and return its ``state``; one round trip besides the
+        navigation itself."""
+        page = page or self.page
+        self.heartbeat()
+        with page.expect_navigation(wait_until="domcontentloaded") as navigation:
+            self._fill_and_click(page, fields or {}, button)
+        self._check(navigation.value, what, page=page)
+        return self.state(page)
+
+    def _fill_and_click(self, page: Page, fields: dict[str, str], button: str | None) -> None:
+        problems = page.evaluate(_FILL_JS, [[[k, v or ""] for k, v in fields.items()], button])
+        for problem in problems:
+            if problem["kind"] == "choice":
+                raise ChoiceUnavailable(problem["label"], problem["value"], problem["offered"])
+        if problems:
+            raise ApplicationError(f"{self.name} page {urlparse(page.url).path} shows "
+                                   + "; ".join(_PROBLEMS[p["kind"]].format(p["label"]) for p in problems))
+
     @staticmethod
     def _post(button: Locator, page: Page) -> Response | None:
         with page.expect_navigation(wait_until="domcontentloaded") as navigation:
@@ -343,33 +491,6 @@ class ScreenApp:
         page = page or self.page
         return page.get_by_role("table").filter(
             has=page.get_by_role("columnheader", name=column, exact=True)).first
-
-    def status_text(self) -> str:
-        return " ".join(t.strip() for t in self.page.locator('[role="status"]').all_inner_texts())
-
-    @staticmethod
-    def read_table(table: Locator) -> list[dict[str, str]]:
-        """Rows of an HTML table as dicts keyed by the header texts."""
-        rows = table.evaluate(
-            "t => [...t.rows].map(r => [...r.cells].map(c => c.innerText.trim()))")
-        if not rows:
-            return []
-        header, body = rows[0], rows[1:]
-        return [dict(zip(header, cells)) for cells in body if len(cells) == len(header)]
-
-    @staticmethod
-    def read_definitions(dl: Locator) -> dict[str, str]:
-        """A ``<dl>`` as ``{dt text: dd text}``."""
-        pairs = dl.evaluate(
-            """dl => { const out = []; let key = null;
-                 for (const el of dl.children) {
-                   if (el.tagName === 'DT') key = el.innerText.trim();
-                   else if (el.tagName === 'DD' && key !== null) { out.push([key, el.innerText.trim()]); key = null; }
-                   else if (el.tagName === 'DIV') {
-                     const dt = el.querySelector('dt'), dd = el.querySelector('dd');
-                     if (dt && dd) out.push([dt.innerText.trim(), dd.innerText.trim()]); } }
-                 return out; }""")
-        return dict(pairs)
 
     # -- errors -------------------------------------------------------------------
 

@@ -2,9 +2,12 @@
 
 Fields are found by label text or ARIA role only. ``ErpScreens`` offers:
 
-- ``enter_order(order) -> Receipt``: header (customer through the lookup popup),
-  lines one by one with "Add line", review, "Submit order", the new order number
-  read from the confirmation status. Raises ``BusinessError`` when the ERP refuses
+- ``enter_order(order) -> Receipt``: header (the customer number typed, or with
+  ``customer_lookup="popup"`` chosen in the "Look up" popup; either way the ERP
+  checks it on "Next"), lines one by one with "Add line", review, "Submit order",
+  the new order number read from the confirmation status. Each step's fields are
+  filled by label and its button clicked in one page call (``ScreenApp.submit``),
+  and each resulting page is read in one more (``ScreenApp.state``). Raises ``BusinessError`` when the ERP refuses
   the order's data (unknown customer or item, bad date, currency not offered),
   ``ApplicationError`` for failures before "Submit order" was clicked (nothing was
   created), and ``SubmitOutcomeUnknown`` when "Submit order" was clicked but no
@@ -23,13 +26,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from orderbots.errors import ApplicationError, BusinessError
-from orderbots.model import Order, OrderLine
+from orderbots.model import Order
 
-from .browser import ScreenApp, SessionExpired
+from .browser import ChoiceUnavailable, PageState, ScreenApp, SessionExpired
 
 ORDER_NUMBER = re.compile(r"\bSO-\d{6}\b")
 HEADING = r"New sales order\s*[–-]\s*{}"
 TRANSIENT_ALERTS = ("no longer valid", "No order is being entered")
+UNKNOWN_CUSTOMER = "Unknown customer number"
 
 
 @dataclass(frozen=True)
@@ -73,11 +77,18 @@ def decimal_text(value: Decimal) -> str:
 
 
 class ErpScreens(ScreenApp):
-    """See module docstring."""
+    """See module docstring; ``customer_lookup`` is ``"type"`` (default) or ``"popup"``."""
 
     login_path = "/erp/login"
     home_path = "/erp/"
     name = "ERP"
+    CUSTOMER_LOOKUPS = ("type", "popup")
+
+    def __init__(self, *args, customer_lookup: str = "type", **kwargs):
+        super().__init__(*args, **kwargs)
+        if customer_lookup not in self.CUSTOMER_LOOKUPS:
+            raise ValueError(f"customer_lookup must be one of {self.CUSTOMER_LOOKUPS}, not {customer_lookup!r}")
+        self.customer_lookup = customer_lookup
 
     # -- order entry ------------------------------------------------------------
 
@@ -86,32 +97,42 @@ class ErpScreens(ScreenApp):
         return self.action(f"entering order {order.po_number}", lambda: self._enter(order))
 
     def _enter(self, order: Order) -> Receipt:
-        self.goto("/erp/orders/new")
-        self._expect_heading("header")
-        self._fill_header(order)
-        self._post_step("Next", "lines", "the order header", this_step="header")
+        state = self.open("/erp/orders/new")
+        if not self._on_step("header", state):
+            raise ApplicationError(f"/erp/orders/new shows {state.heading!r}, not the header step")
+        header = self._header_fields(order)
+        if self.customer_lookup == "popup":
+            self._choose_customer(order.customer.id)
+        else:
+            header = {"Customer number": order.customer.id, **header}
+        try:
+            state = self.submit("Next", "posting the order header", header)
+        except ChoiceUnavailable as exc:
+            raise BusinessError(f"the ERP does not offer {exc.label.lower()} {exc.value!r} (it offers "
+                                f"{', '.join(exc.offered)})", code=f"erp_{exc.label.lower()}") from None
+        self._after_step(state, "lines", "the order header", this_step="header")
         for number, line in enumerate(order.lines, start=1):
-            self._add_line(line, number)
-        self._post_step("Review", "review", "the order lines", this_step="lines")
+            state = self.submit("Add line", f"posting line {number} ({line.sku})", {
+                "Item number": line.sku, "Quantity": decimal_text(line.qty),
+                "Unit price": "" if line.unit_price is None else decimal_text(line.unit_price)})
+            self._after_step(state, "lines", f"line {number} ({line.sku})")
+            shown = len(_lines(state))
+            if shown != number:
+                raise ApplicationError(f"the ERP lines table shows {shown} lines after adding line {number}")
+        state = self.submit("Review", "posting the order lines")
+        self._after_step(state, "review", "the order lines", this_step="lines")
         return self._submit(order)
 
-    def _fill_header(self, order: Order) -> None:
-        page = self.page
-        self._choose_customer(order.customer.id)
-        fills = {"Customer PO": order.po_number,
-                 "Requested delivery date": order.requested_date.isoformat() if order.requested_date else "",
-                 "Ship-to name": order.ship_to.name, "Street": order.ship_to.street,
-                 "City": order.ship_to.city, "Postcode": order.ship_to.postcode,
-                 "Country": order.ship_to.country, "Notes": order.notes}
-        for label, value in fills.items():
-            page.get_by_label(label, exact=True).fill(value or "")
-        currency = page.get_by_label("Currency", exact=True)
-        offered = [o.strip() for o in currency.locator("option").all_inner_texts()]
-        if order.currency and order.currency not in offered:
-            raise BusinessError(f"the ERP does not offer currency {order.currency!r} (it offers "
-                                f"{', '.join(offered)})", code="erp_currency")
+    @staticmethod
+    def _header_fields(order: Order) -> dict[str, str]:
+        fields = {"Customer PO": order.po_number,
+                  "Requested delivery date": order.requested_date.isoformat() if order.requested_date else "",
+                  "Ship-to name": order.ship_to.name, "Street": order.ship_to.street,
+                  "City": order.ship_to.city, "Postcode": order.ship_to.postcode,
+                  "Country": order.ship_to.country, "Notes": order.notes}
         if order.currency:
-            currency.select_option(order.currency)
+            fields["Currency"] = order.currency
+        return fields
 
     def _choose_customer(self, customer_id: str) -> None:
         """Pick the customer in the "Look up" popup; ``BusinessError`` if the ERP does not know it."""
@@ -122,17 +143,11 @@ class ErpScreens(ScreenApp):
         try:
             popup.wait_for_load_state("domcontentloaded")
             self._check(None, "opening the customer lookup", page=popup)
-            search = popup.get_by_label("Search customers", exact=True)
-            if search.count() == 0:
-                raise ApplicationError(f"the customer lookup shows no search field: "
-                                       f"{popup.get_by_role('heading').first.inner_text()}")
-            search.fill(customer_id)
-            self.post(popup.get_by_role("button", name="Search", exact=True), "searching customers", page=popup)
-            results = self.table("Customer number", popup)
-            if not any(row.get("Customer number") == customer_id for row in self.read_table(results)):
+            state = self.submit("Search", "searching customers", {"Search customers": customer_id}, page=popup)
+            if not any(row.get("Customer number") == customer_id for row in state.table("Customer number")):
                 raise BusinessError(f"the ERP customer lookup does not know customer {customer_id!r}",
                                     code="erp_customer")
-            row = results.get_by_role("row").filter(
+            row = self.table("Customer number", popup).get_by_role("row").filter(
                 has=popup.get_by_role("cell", name=customer_id, exact=True))
             with popup.expect_event("close"):
                 row.get_by_role("button", name="Select").first.click()
@@ -143,45 +158,30 @@ class ErpScreens(ScreenApp):
         if chosen.strip() != customer_id:
             raise ApplicationError(f"the customer lookup filled {chosen!r} instead of {customer_id!r}")
 
-    def _add_line(self, line: OrderLine, number: int) -> None:
-        page = self.page
-        page.get_by_label("Item number", exact=True).fill(line.sku)
-        page.get_by_label("Quantity", exact=True).fill(decimal_text(line.qty))
-        page.get_by_label("Unit price", exact=True).fill(
-            "" if line.unit_price is None else decimal_text(line.unit_price))
-        self._post_step("Add line", "lines", f"line {number} ({line.sku})")
-        shown = len(self._lines_shown())
-        if shown != number:
-            raise ApplicationError(f"the ERP lines table shows {shown} lines after adding line {number}")
-
-    def _post_step(self, button: str, next_step: str, what: str, this_step: str = "") -> None:
-        """Post the current step; the ERP's alerts about the data become ``BusinessError``."""
-        self.post(self.page.get_by_role("button", name=button, exact=True), f"posting {what}")
-        alerts = self.alerts()
+    def _after_step(self, state: PageState, next_step: str, what: str, this_step: str = "") -> None:
+        """Judge the page after posting a step; the ERP's alerts about the data become ``BusinessError``."""
+        alerts = state.alerts
         transient = [a for a in alerts if any(t in a for t in TRANSIENT_ALERTS)]
         if transient:
             raise ApplicationError(f"the ERP lost the order being entered when posting {what}: "
                                    f"{'; '.join(transient)}")
-        if alerts and self._on_step(this_step or next_step):
+        if alerts and self._on_step(this_step or next_step, state):
+            unknown_customer = [a for a in alerts if a.startswith(UNKNOWN_CUSTOMER)]
+            if unknown_customer:
+                raise BusinessError(f"the ERP does not know the customer: {'; '.join(unknown_customer)}",
+                                    code="erp_customer")
             raise BusinessError(f"the ERP refused {what}: {'; '.join(alerts)}", code="erp_refused")
-        if not self._on_step(next_step):
-            raise ApplicationError(f"after posting {what} the ERP shows {self._heading()!r}, not the "
+        if not self._on_step(next_step, state):
+            raise ApplicationError(f"after posting {what} the ERP shows {state.heading!r}, not the "
                                    f"{next_step} step" + (f": {'; '.join(alerts)}" if alerts else ""))
 
-    def _expect_heading(self, step: str) -> None:
-        heading = self.page.get_by_role("heading", name=re.compile(HEADING.format(step)))
-        heading.wait_for(state="visible")
-
-    def _heading(self) -> str:
-        return self.page.locator("h1").first.inner_text().strip()
-
-    def _on_step(self, step: str) -> bool:
-        return re.fullmatch(HEADING.format(step), self._heading()) is not None
+    @staticmethod
+    def _on_step(step: str, state: PageState) -> bool:
+        return re.fullmatch(HEADING.format(step), state.heading) is not None
 
     def _submit(self, order: Order) -> Receipt:
-        self.heartbeat()
         try:
-            self.post(self.page.get_by_role("button", name="Submit order"), "submitting the order")
+            state = self.submit("Submit order", "submitting the order")
         except SessionExpired as exc:
             raise SubmitOutcomeUnknown(f"{exc}; the order may or may not exist", answered=True) from None
         except ApplicationError as exc:
@@ -189,15 +189,14 @@ class ErpScreens(ScreenApp):
         except Exception as exc:  # noqa: BLE001 - Playwright timeout or crash after the click
             raise SubmitOutcomeUnknown(f"no answer to Submit order ({type(exc).__name__}); "
                                        "the order may or may not exist", answered=False) from None
-        match = ORDER_NUMBER.search(self.status_text())
+        match = ORDER_NUMBER.search(" ".join(state.statuses))
         if match:
             return Receipt(match.group(0))
-        alerts = self.alerts()
-        if alerts and self._on_step("review"):
-            raise BusinessError(f"the ERP refused order {order.po_number}: {'; '.join(alerts)}",
+        if state.alerts and self._on_step("review", state):
+            raise BusinessError(f"the ERP refused order {order.po_number}: {'; '.join(state.alerts)}",
                                 code="erp_refused")
-        raise SubmitOutcomeUnknown(f"the ERP showed {self._heading()!r} and no order number after Submit order"
-                                   + (f": {'; '.join(alerts)}" if alerts else ""), answered=True)
+        raise SubmitOutcomeUnknown(f"the ERP showed {state.heading!r} and no order number after Submit order"
+                                   + (f": {'; '.join(state.alerts)}" if state.alerts else ""), answered=True)
 
     # -- search and read-back ---------------------------------------------------------
 
@@ -206,38 +205,36 @@ class ErpScreens(ScreenApp):
         return self.action(f"searching orders with PO {po_number}", lambda: self._find(po_number))
 
     def _find(self, po_number: str) -> list[ErpListing]:
-        page = self.page
         self.goto("/erp/orders")
-        page.get_by_label("Customer PO", exact=True).fill(po_number)
-        self.post(page.get_by_role("button", name="Search", exact=True), "searching orders")
+        state = self.submit("Search", "searching orders", {"Customer PO": po_number})
         found: list[ErpListing] = []
         seen_pages = 0
         while True:
             seen_pages += 1
-            for row in self.read_table(self.table("Order number")):
+            for row in state.table("Order number"):
                 if row.get("Customer PO", "").strip() == po_number:
                     found.append(ErpListing(row.get("Order number", ""), row.get("Customer", ""),
                                             row.get("Customer PO", ""), row.get("Order date", ""),
                                             row.get("Status", "")))
-            next_page = page.get_by_role("link", name="Next page")
-            if next_page.count() == 0 or seen_pages > 1000:
+            if "Next page" not in state.links or seen_pages > 1000:
                 return found
-            self.post(next_page.first, "opening the next result page")
+            self.post(self.page.get_by_role("link", name="Next page").first, "opening the next result page")
+            state = self.state()
 
     def read_order(self, number: str) -> ErpOrder:
         """The detail page of order ``number`` as an ``ErpOrder``."""
         return self.action(f"reading order {number}", lambda: self._read(number))
 
     def _read(self, number: str) -> ErpOrder:
-        page = self.page
-        self.goto(f"/erp/orders/{number}")
-        page.get_by_role("heading", name=re.compile(re.escape(number))).wait_for(state="visible")
-        fields = self.read_definitions(page.locator("dl").first)
-        return ErpOrder(number, fields, self._lines_shown())
+        state = self.open(f"/erp/orders/{number}")
+        if number not in state.heading:
+            raise ApplicationError(f"/erp/orders/{number} shows {state.heading!r}, not order {number}")
+        return ErpOrder(number, state.record, _lines(state))
 
-    def _lines_shown(self) -> list[dict[str, str]]:
-        """Rows of the lines table (Line | Item | ...), without a "No lines yet" placeholder."""
-        return [row for row in self.read_table(self.table("Item")) if row.get("Item")]
+
+def _lines(state: PageState) -> list[dict[str, str]]:
+    """Rows of the lines table (Line | Item | ...), without a "No lines yet" placeholder."""
+    return [row for row in state.table("Item") if row.get("Item")]
 
 
 def differences(order: Order, erp: ErpOrder) -> list[str]:

@@ -64,11 +64,9 @@ class WmsScreens(ScreenApp):
         return self.action(f"releasing {erp_number}", lambda: self._release(erp_number))
 
     def _release(self, erp_number: str) -> Release:
-        page = self.page
         self.goto("/wms/release")
-        page.get_by_label("ERP order number", exact=True).fill(erp_number)
-        self.post(page.get_by_role("button", name="Release", exact=True), f"releasing {erp_number}")
-        alerts = " \n".join(self.alerts())
+        state = self.submit("Release", f"releasing {erp_number}", {"ERP order number": erp_number})
+        alerts = " \n".join(state.alerts)
         if alerts:
             if "already released" in alerts and WMS_REF.search(alerts):
                 return Release(WMS_REF.search(alerts).group(0), already_released=True)
@@ -79,7 +77,7 @@ class WmsScreens(ScreenApp):
             if "Unknown ERP order" in alerts:
                 raise BusinessError(f"the WMS does not know ERP order {erp_number}", code="wms_unknown_order")
             raise BusinessError(f"the WMS refused to release {erp_number}: {alerts}", code="wms_refused")
-        match = WMS_REF.search(self.status_text())
+        match = WMS_REF.search(" ".join(state.statuses))
         if not match:
             raise ApplicationError(f"the WMS showed no reference after releasing {erp_number}")
         return Release(match.group(0))
@@ -90,12 +88,10 @@ class WmsScreens(ScreenApp):
         return self.action("reading stock", lambda: self._available(wanted))
 
     def _available(self, skus: list[str]) -> dict[str, Decimal]:
-        page = self.page
         self.goto("/wms/stock")
-        page.get_by_label("Item number", exact=True).fill(skus[0] if len(skus) == 1 else "")
-        self.post(page.get_by_role("button", name="Show stock", exact=True), "showing stock")
+        state = self.submit("Show stock", "showing stock", {"Item number": skus[0] if len(skus) == 1 else ""})
         totals = {sku: Decimal(0) for sku in skus}
-        for row in self.read_table(self.table("Available")):
+        for row in state.table("Available"):
             sku = row.get("Item", "").strip()
             if sku in totals:
                 try:

@@ -6,15 +6,15 @@ from decimal import Decimal
 
 import pytest
 
-from connectors.browser import Browser, BrowserOptions
+from connectors.browser import Browser, BrowserOptions, ChoiceUnavailable, ScreenApp
 from bots import wms_release
 from connectors.erp_screens import ErpScreens, differences
 from orderbots import bot, config, states
-from orderbots.errors import ConfigError
+from orderbots.errors import ApplicationError, ConfigError
 from orderbots.model import Address
 
 from tests.plugins.screens import (add_validated, artifact_files, files_containing, make_order,
-                                   run_until_settled)
+                                   run_until_settled, write_config)
 
 
 def test_orders_are_entered_read_back_confirmed_and_released(screens_settings, sandbox_server, store):
@@ -186,3 +186,60 @@ def test_stock_lookup_reads_the_wms_stock_screen(screens_home, sandbox_server):
 
     assert lookup(["SKU-1001", "SKU-NONE"]) == {"SKU-1001": sandbox_server.stock("SKU-1001")["available"],
                                                  "SKU-NONE": Decimal(0)}
+
+
+def test_popup_customer_lookup_picks_the_customer_or_holds_an_unknown_one(screens_home, sandbox_server, store):
+    write_config(screens_home, sandbox_server.url, customer_lookup="popup")
+    known = add_validated(store, make_order("PO-POPUP"))
+    unknown = add_validated(store, make_order("PO-POPUP-NOBODY", customer="C9999"))
+
+    bot.run_bot("erp_entry", config.load(screens_home))
+
+    assert store.get(known).state == states.IN_ERP
+    assert [o["po"] for o in sandbox_server.orders()] == ["PO-POPUP"]
+    item = store.get(unknown)
+    assert item.state == states.HELD
+    assert item.findings[-1].code == "erp_customer" and "C9999" in item.findings[-1].text()
+
+
+def test_currency_the_erp_does_not_offer_is_held_with_the_offered_ones(screens_settings, sandbox_server, store):
+    key = add_validated(store, make_order("PO-YEN", currency="JPY"))
+
+    bot.run_bot("erp_entry", screens_settings)
+
+    item = store.get(key)
+    assert item.state == states.HELD
+    assert item.findings[-1].code == "erp_currency"
+    assert "'JPY'" in item.findings[-1].text() and "EUR" in item.findings[-1].text()
+    assert sandbox_server.orders() == []
+
+
+def test_bad_customer_lookup_value_names_file_line_and_choices(screens_home, sandbox_server):
+    write_config(screens_home, sandbox_server.url, customer_lookup="sometimes")
+    with pytest.raises(ConfigError, match=r"orderbots.yaml:\d+: erp.customer_lookup must be one of type, popup"):
+        bot.run_bot("erp_entry", config.load(screens_home))
+
+
+FORM = """<h1>Form</h1><form><label for="x81">Customer PO</label><input id="x81">
+<label for="q7">Currency</label><select id="q7"><option>EUR</option><option value="us">USD</option></select>
+<label>Notes <textarea></textarea></label><label for="z2">City</label><input id="z2" readonly></form>"""
+
+
+def test_fill_finds_fields_by_label_and_fills_nothing_when_one_is_missing(settings):
+    with Browser(BrowserOptions(executable=settings.chromium, trace=False)) as browser:
+        session = browser.new_session()
+        app = ScreenApp(session, "http://127.0.0.1:9/", "bot", "unused")
+        session.page.set_content(FORM)
+
+        app.fill({"Customer PO": "4711", "Currency": "USD", "Notes": "gate 4"})
+        values = session.page.evaluate("() => [...document.querySelectorAll('input, select, textarea')]"
+                                       ".map(e => e.value)")
+        assert values == ["4711", "us", "gate 4", ""]
+
+        with pytest.raises(ApplicationError, match="no field labelled 'Street'.*the field 'City' read-only"):
+            app.fill({"Customer PO": "changed", "Street": "1 Road", "City": "Leeds"})
+        assert session.page.get_by_label("Customer PO").input_value() == "4711"  # nothing was filled
+        with pytest.raises(ChoiceUnavailable, match="does not offer 'JPY'") as raised:
+            app.fill({"Currency": "JPY"})
+        assert raised.value.offered == ["EUR", "USD"]
+        session.close()
