@@ -155,8 +155,10 @@ def flow(store) -> Flow:
     return build_flow(store)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser():
+    """One Chromium per test module: a live sync Playwright keeps an asyncio loop running in this thread,
+    which other modules' browsers (started in the same thread) must not find."""
     from playwright.sync_api import sync_playwright
 
     from orderbots import config
