@@ -19,7 +19,7 @@ The store keeps ``{"uidvalidity", "last_uid"}`` per folder under the sync name
 5. A lost connection (``ApplicationError``) reconnects and resumes from step 1,
    up to ``max_reconnects`` times in a row without progress.
 
-Then the imported orders are validated (``orderbots.pipeline.validate_pending``).
+Then the imported orders are validated (``bots.validate.validate``).
 
 Dedupe: a message is recorded in ``sources`` as ``email:<Message-ID>`` and by its
 fingerprint (``mailparse.fingerprint``: Message-ID, From, Date, Subject and body,
@@ -56,8 +56,9 @@ from orderbots.errors import ApplicationError, ConfigError, InputError
 from orderbots.masterdata import MasterData
 from orderbots.model import Customer, Finding, Order
 from orderbots.notices import Notice
-from orderbots.pipeline import validate_pending
 from orderbots.tabular import header_aliases, orders_from_table
+
+from .validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -437,4 +438,4 @@ def run(ctx: BotContext, limit: int | None = None) -> None:
     reader = MessageReader(MasterData.load(ctx.settings.rules_dir / "data"), cfg.aliases,
                            RawArchive(ctx.settings.runlog_dir / "raw" / "email"), cfg.max_message_bytes)
     EmailIntake(ctx, cfg, reader).run(None if limit is None else int(limit))
-    validate_pending(ctx)
+    validate(ctx)

@@ -26,7 +26,7 @@ per order field, e.g. ``{sku: [Artikel]}``).
   ``<name>.error.txt`` saying what is wrong and what to do. Sheets of a workbook
   that hold no orders, beside sheets that do, are listed in ``<name>.notes.txt``
   in ``done/``. Nothing is dropped silently.
-- Afterwards the received orders are validated (``pipeline.validate_pending``).
+- Afterwards the received orders are validated (``bots.validate.validate``).
 
 Counts: ``files_imported``, ``files_duplicate``, ``files_error``, ``files_waiting``,
 ``orders_imported``, ``rows``.
@@ -52,9 +52,10 @@ from orderbots.config import CONFIG_FILE, Settings
 from orderbots.errors import ConfigError, InputError
 from orderbots.masterdata import MasterData
 from orderbots.model import Customer
-from orderbots.pipeline import validate_pending
 from orderbots.scheduler import watched_folders
 from orderbots.tabular import header_aliases, orders_from_table
+
+from .validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def run(ctx, folder: str | None = None, wait: float | str | None = None) -> None
         if ctx.stopping():
             break
         _Intake(ctx, f, masterdata).run(f.stable_seconds * 2 if wait is None else float(wait))
-    validate_pending(ctx)
+    validate(ctx)
 
 
 class _Intake:

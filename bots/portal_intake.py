@@ -37,7 +37,7 @@ Lines map onto our items by the portal's supplier item number, else the
 portal's ``item_map`` (buyer item -> our SKU); an unmapped line gets an empty
 SKU and the hold finding ``unmapped_item`` naming the buyer item; a line with
 an unreadable quantity or price is left out with finding ``bad_line``. After
-every portal, received orders are validated (``pipeline.validate_pending``).
+every portal, received orders are validated (``bots.validate.validate``).
 A portal that cannot be listed (down, login refused) does not stop the others;
 the run then ends with an ``ApplicationError`` naming it. No "order received"
 mail is sent: the acknowledgement on the portal is the customer's receipt.
@@ -64,9 +64,10 @@ from orderbots.bot import BotContext
 from orderbots.errors import ApplicationError, BusinessError, ConfigError, OrderbotsError
 from orderbots.masterdata import MasterData
 from orderbots.model import Address, Customer, Finding, Order, OrderLine
-from orderbots.pipeline import validate_pending
 from orderbots.runlog import safe_part
 from orderbots.store import Store
+
+from .validate import validate
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def run(ctx: BotContext, portal: str | None = None) -> None:
             log.error("portal %s: %s", config.name, exc)
             ctx.run.count("portals_failed")
             failed.append(f"portal {config.name}: {exc}")
-    validate_pending(ctx)
+    validate(ctx)
     if failed:
         raise ApplicationError("; ".join(failed))
 

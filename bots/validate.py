@@ -1,11 +1,21 @@
-"""The `validate` bot: runs every received order through the rules (see orderbots.pipeline)."""
+"""The `validate` bot: runs every received order through the rules (see orderbots.pipeline).
+
+``validate(ctx)`` is also what the intake bots call after an import, so every
+channel is validated the same way: with ``wms.stock_check: true`` the WMS stock
+screen is asked while the rules run, and an order that cannot be filled is held
+before it reaches the ERP.
+"""
 
 from orderbots.pipeline import validate_pending
 
 from .wms_release import stock_lookup
 
 
+def validate(ctx, limit=None):
+    """Validate received orders; ``limit`` caps how many."""
+    return validate_pending(ctx, limit=limit, stock_lookup=stock_lookup(ctx.settings))
+
+
 def run(ctx, limit=None):
-    """Validate received orders; ``limit`` caps how many in this run. With ``wms.stock_check: true``
-    the WMS stock screen is asked while the rules run."""
-    validate_pending(ctx, limit=None if limit is None else int(limit), stock_lookup=stock_lookup(ctx.settings))
+    """Validate received orders; ``limit`` caps how many in this run."""
+    validate(ctx, limit=None if limit is None else int(limit))

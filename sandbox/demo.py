@@ -95,6 +95,7 @@ wms:
   workers: 1
   retry_backoff: 3
   max_attempts: 3
+  stock_check: true
 """
 
 

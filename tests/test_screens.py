@@ -2,9 +2,11 @@
 
 import json
 import time
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+import yaml
 
 from connectors.browser import Browser, BrowserOptions, ChoiceUnavailable, ScreenApp
 from bots import wms_release
@@ -13,7 +15,7 @@ from orderbots import bot, config, states
 from orderbots.errors import ApplicationError, ConfigError
 from orderbots.model import Address
 
-from tests.plugins.screens import (add_validated, artifact_files, files_containing, make_order,
+from tests.plugins.screens import (SCREEN_SETTINGS, add_validated, artifact_files, files_containing, make_order,
                                    run_until_settled, write_config)
 
 
@@ -243,3 +245,32 @@ def test_fill_finds_fields_by_label_and_fills_nothing_when_one_is_missing(settin
             app.fill({"Currency": "JPY"})
         assert raised.value.offered == ["EUR", "USD"]
         session.close()
+
+
+def test_an_order_the_warehouse_cannot_fill_is_held_at_intake_before_the_erp(home, sandbox_server, store):
+    """With wms.stock_check, every channel's validation asks the WMS stock screen while the rules run."""
+    section = {"url": sandbox_server.url, "user": "bot", "password_env": "ORDERBOTS_SANDBOX_PASSWORD",
+               **SCREEN_SETTINGS}
+    (home / "orderbots.yaml").write_text(yaml.safe_dump({
+        "erp": section, "wms": {**section, "stock_check": True},
+        "folders": [{"name": "orders", "path": "folders/orders", "stable_seconds": 0}]}), encoding="utf-8")
+    available = sandbox_server.stock("SKU-1003")["available"]
+    inbox = home / "folders" / "orders" / "inbox"
+    inbox.mkdir(parents=True)
+    due = date.today() + timedelta(days=20)
+    (inbox / "orders.csv").write_text(
+        "PO Number,Customer ID,SKU,Qty,Unit Price,Delivery Date,Ship To,Address,City,Postcode,Country\n"
+        f"OK-1,C1001,SKU-1001,5,8.50,{due},Acme DC,1 Dock Road,Leeds,LS1 1AA,GB\n"
+        f"SHORT-1,C1001,SKU-1003,{available + 5},39.00,{due},Acme DC,1 Dock Road,Leeds,LS1 1AA,GB\n",
+        encoding="utf-8")
+    settings = config.load(home)
+
+    bot.run_bot("folder_intake", settings)
+    short, good = store.get("C1001/SHORT-1"), store.get("C1001/OK-1")
+    assert good.state == states.VALIDATED, [(f.code, f.text()) for f in good.findings]
+    assert short.state == states.HELD and short.resume_step == "validate"
+    assert [f.code for f in short.findings] == ["stock"]
+    assert f"SKU-1003: {available + 5} requested, {available} available" in short.findings[0].text()
+
+    run_until_settled(settings, "erp_entry")
+    assert [o["po"] for o in sandbox_server.orders()] == ["OK-1"]
