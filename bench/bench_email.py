@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -62,12 +61,10 @@ def fetch_and_parse(settings: config.Settings) -> tuple[int, float, float]:
 
 def main(messages: int | None = None) -> None:
     n = messages or int(os.environ.get("BENCH_EMAIL_MESSAGES", "5000"))
-    root = Path(tempfile.mkdtemp(prefix="orderbots-bench-email-"))
-    root.chmod(0o755)
-    server = Dovecot(root)
+    server = Dovecot()
     server.start()
     try:
-        settings = _home(root, server)
+        settings = _home(server.root, server)
         mails = [xlsx_order_mail(f"PO-{i:06}") for i in range(n)]
         server.deliver(mails)
         server.count()  # let Dovecot index the new mail before timing
@@ -89,8 +86,7 @@ def main(messages: int | None = None) -> None:
         print(f"email_intake_end_to_end: {done / elapsed:.0f} messages/s (target >= 100)  "
               f"[fetch, read, commit, MOVE and validate {done} messages in {elapsed:.1f} s]")
     finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
 
 
 if __name__ == "__main__":

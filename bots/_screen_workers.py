@@ -189,6 +189,8 @@ class _Worker:
     def loop(self) -> None:
         try:
             while not self.ctx.stopping() and self.tally.take():
+                if self.browser is None and not self.store.has_work(self.config.step):
+                    return  # no browser is started for a run with nothing to do
                 self._ensure_browser()
                 try:
                     if not self._one():

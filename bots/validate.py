@@ -13,7 +13,11 @@ from .wms_release import stock_lookup
 
 def validate(ctx, limit=None):
     """Validate received orders; ``limit`` caps how many."""
-    return validate_pending(ctx, limit=limit, stock_lookup=stock_lookup(ctx.settings))
+    lookup = stock_lookup(ctx.settings)
+    if lookup is None:
+        return validate_pending(ctx, limit=limit)
+    with lookup:
+        return validate_pending(ctx, limit=limit, stock_lookup=lookup)
 
 
 def run(ctx, limit=None):

@@ -12,12 +12,13 @@
   a SKU the WMS does not list has 0.
 
 ``StockLookup(...)`` wraps ``available`` as a plain callable for the validation
-pipeline: each call opens its own browser in the calling thread.
+pipeline, keeping one signed-in browser across calls.
 """
 
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Iterable
@@ -103,21 +104,43 @@ class WmsScreens(ScreenApp):
 
 
 class StockLookup:
-    """``stock_lookup(skus) -> {sku: Decimal available}`` backed by the WMS stock screen."""
+    """``stock_lookup(skus) -> {sku: Decimal available}`` backed by the WMS stock screen.
+
+    Callable from any thread: lookups run on one thread of its own, which opens a
+    browser and signs in on the first call and keeps both for the next calls (a
+    validation run asks once per order). Use as a context manager; leaving it
+    closes the browser. A dead browser is replaced on the next call.
+    """
 
     def __init__(self, options: BrowserOptions, base_url: str, user: str, password: str):
         self.options = options
         self.base_url = base_url
         self.user = user
         self._password = password
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="wms-stock")
+        self._browser: Browser | None = None
+        self._screens: WmsScreens | None = None
 
     def __call__(self, skus: Iterable[str]) -> dict[str, Decimal]:
         skus = list(skus)
-        if not skus:
-            return {}
-        with Browser(self.options) as browser:
-            session = browser.new_session(secrets=(self._password,))
-            try:
-                return WmsScreens(session, self.base_url, self.user, self._password).available(skus)
-            finally:
-                session.close()
+        return self._thread.submit(self._available, skus).result() if skus else {}
+
+    def _available(self, skus: list[str]) -> dict[str, Decimal]:
+        if self._browser is None or not self._browser.alive:
+            self._close_browser()
+            self._browser = Browser(self.options).__enter__()
+            session = self._browser.new_session(secrets=(self._password,))
+            self._screens = WmsScreens(session, self.base_url, self.user, self._password)
+        return self._screens.available(skus)
+
+    def _close_browser(self) -> None:
+        if self._browser is not None:
+            self._browser.__exit__(None, None, None)
+            self._browser = self._screens = None
+
+    def __enter__(self) -> "StockLookup":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._thread.submit(self._close_browser).result()
+        self._thread.shutdown()

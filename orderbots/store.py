@@ -28,7 +28,7 @@ import logging
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -313,27 +313,19 @@ class Store:
             record()
             self._release(items, owner)
 
+    def has_work(self, step: Step) -> bool:
+        """Whether ``claim(step)`` would find an item now (to skip costly set-up, such as a browser)."""
+        sql, params = _claimable(step, time.time(), 1)
+        return self.db.execute(sql, params).fetchone() is not None
+
     def _take(self, step: Step, owner: str, lease: float, limit: int) -> list[WorkItem]:
         now = time.time()
-        # One walk of index orders_state (state, id) per candidate state, each stopping after
-        # ``limit`` free rows, so a claim costs the same however many items are done (an OR of
-        # the states would sort every candidate row on each claim).
-        free = "(lease_owner IS NULL OR lease_expires < :now)"
-        due = "resume_step = :step AND next_attempt_at <= :now"
-        conditions = [f"state = :take{i}" for i in range(len(step.takes))]
-        conditions.append(f"state = 'retry_wait' AND {due}")
-        if step.working:
-            conditions.append("state = :working")
-        first_free = " UNION ALL ".join(
-            f"SELECT id FROM (SELECT id FROM orders WHERE {c} AND {free} ORDER BY id LIMIT :limit)"
-            for c in conditions)
-        params = {"owner": owner, "expires": now + lease, "now": now, "step": step.name, "limit": limit,
-                  "working": step.working, **{f"take{i}": s for i, s in enumerate(step.takes)}}
+        claimable, params = _claimable(step, now, limit)
         with self.transaction() as db:
             rows = db.execute(
                 f"""UPDATE orders SET lease_owner = :owner, lease_expires = :expires
-                    WHERE id IN (SELECT id FROM ({first_free}) ORDER BY id LIMIT :limit)
-                    RETURNING *""", params).fetchall()
+                    WHERE id IN ({claimable}) RETURNING *""",
+                {**params, "owner": owner, "expires": now + lease}).fetchall()
             for row in rows:
                 if row["state"] == step.working:
                     self._event(row["key"], owner, row["state"], row["state"],
@@ -538,3 +530,22 @@ def _outbox_rows(key: str | None, notices: list[Notice], at: str) -> list[tuple]
 def _chunks(values: list, size: int) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+def _claimable(step: Step, now: float, limit: int) -> tuple[str, dict[str, Any]]:
+    """SQL selecting the ids of up to ``limit`` items ``step`` may claim at ``now``, oldest first.
+
+    One walk of index orders_state (state, id) per candidate state, each stopping after
+    ``limit`` free rows, so a claim costs the same however many items are done (an OR of
+    the states would sort every candidate row on each claim).
+    """
+    free = "(lease_owner IS NULL OR lease_expires < :now)"
+    conditions = [f"state = :take{i}" for i in range(len(step.takes))]
+    conditions.append("state = 'retry_wait' AND resume_step = :step AND next_attempt_at <= :now")
+    if step.working:
+        conditions.append("state = :working")
+    first_free = " UNION ALL ".join(
+        f"SELECT id FROM (SELECT id FROM orders WHERE {c} AND {free} ORDER BY id LIMIT :limit)" for c in conditions)
+    params = {"now": now, "step": step.name, "limit": limit, "working": step.working,
+              **{f"take{i}": s for i, s in enumerate(step.takes)}}
+    return f"SELECT id FROM ({first_free}) ORDER BY id LIMIT :limit", params

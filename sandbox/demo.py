@@ -11,6 +11,7 @@ also on Ctrl-C or SIGTERM.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -37,6 +38,7 @@ from .testing import REPO, SandboxProcess
 
 MARKER = ".orderbots-demo"
 PORTAL_POS = 6
+FIGURES = ("received", "in_erp", "released", "held", "rejected", "failed")
 MAILBOX = "orders@orderbots.example"
 SCHEDULE = """\
 # The demo's fast schedule: every bot every few seconds.
@@ -118,20 +120,25 @@ def _progress(store: Store, started: float) -> str:
     return f"[bold]{time.monotonic() - started:5.0f} s[/]  {shown or 'waiting for the first orders'}  (Ctrl-C stops)"
 
 
-def summary(store: Store) -> Table:
-    """Per channel: received, in ERP, released, held, rejected, failed, median cycle time to the ERP."""
+def summary(store: Store) -> list[dict]:
+    """Per channel: received, in ERP, released, held, rejected, failed, median seconds to the ERP."""
     rows = store.db.execute(
         """SELECT channel, COUNT(*), SUM(erp_number IS NOT NULL), SUM(wms_ref IS NOT NULL),
                   SUM(state = 'held'), SUM(state = 'rejected'), SUM(state = 'failed')
            FROM orders GROUP BY channel ORDER BY channel""").fetchall()
     cycles = kpi.cycle_times_by_channel(store)
+    return [{"channel": channel, **dict(zip(FIGURES, figures)), "median_to_erp": cycles[channel]["to_erp"].median}
+            for channel, *figures in rows]
+
+
+def summary_table(rows: list[dict]) -> Table:
     table = Table(title="Demo summary per channel")
-    for column in ("channel", "received", "in ERP", "released", "held", "rejected", "failed",
-                   "median to ERP"):
-        table.add_column(column, justify="left" if column == "channel" else "right")
-    for channel, *figures in rows:
-        median = cycles[channel]["to_erp"].median
-        table.add_row(channel, *(str(n) for n in figures), "-" if median is None else f"{median:.1f} s")
+    table.add_column("channel")
+    for column in (*FIGURES, "median to ERP"):
+        table.add_column(column.replace("_", " "), justify="right")
+    for row in rows:
+        median = row["median_to_erp"]
+        table.add_row(row["channel"], *(str(row[f]) for f in FIGURES), "-" if median is None else f"{median:.1f} s")
     return table
 
 
@@ -163,7 +170,9 @@ def _serve(home: Path, env: dict[str, str], timeout: float, console: Console) ->
               help="Demo home to (re)create; everything the demo makes stays inside it.")
 @click.option("--timeout", type=float, default=150, show_default=True,
               help="Stop the bots after this many seconds even if work is left.")
-def command(directory: Path, timeout: float) -> None:
+@click.option("--summary-json", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the summary per channel to this file as JSON.")
+def command(directory: Path, timeout: float, summary_json: Path | None) -> None:
     """Run every channel end to end on sample data and print a summary.
 
     Starts the sandbox ERP/WMS/portal, a private IMAP server and an SMTP sink
@@ -178,7 +187,7 @@ def command(directory: Path, timeout: float) -> None:
     """
     console = Console()
     home = _fresh_home(directory.resolve())
-    started: list = []
+    stops: list = []  # how to stop what was started, in order
 
     def stop_on_term(signum, frame):
         raise KeyboardInterrupt
@@ -187,13 +196,14 @@ def command(directory: Path, timeout: float) -> None:
     try:
         console.print(f"[bold]orderbots demo[/] in {home}")
         sandbox = SandboxProcess(home, None, home / "runlog" / "sandbox.log", "--portal-seed", str(PORTAL_POS))
-        started.append(sandbox.start())
-        (home / "mailserver").mkdir()
-        dovecot = Dovecot(home / "mailserver")
+        stops.append(sandbox.stop)
+        sandbox.start()
+        dovecot = Dovecot()
+        stops.append(dovecot.close)
         dovecot.start()
-        started.append(dovecot)
-        sink = MailSink(home / "outbox").start()
-        started.append(sink)
+        sink = MailSink(home / "outbox")
+        stops.append(sink.stop)
+        sink.start()
         console.print(f"  sandbox ERP/WMS {sandbox.url}, IMAP 127.0.0.1:{dovecot.port}, SMTP 127.0.0.1:{sink.port}")
         (home / "orderbots.yaml").write_text(_config(sandbox.url, dovecot, sink), encoding="utf-8")
         (home / "schedules.yaml").write_text(SCHEDULE, encoding="utf-8")
@@ -211,23 +221,26 @@ def command(directory: Path, timeout: float) -> None:
         code = _serve(home, env, timeout, console)
         if code != 0:
             console.print(f"[red]the scheduler exited with {code}; see {home / 'runlog' / 'serve.log'}[/]")
-        _finish(home, console)
+        _finish(home, console, summary_json)
     except KeyboardInterrupt:
         console.print("[yellow]demo interrupted: stopping everything it started[/]")
         raise SystemExit(130)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        for part in reversed(started):
-            part.stop()
+        for stop in reversed(stops):
+            stop()
 
 
-def _finish(home: Path, console: Console) -> None:
+def _finish(home: Path, console: Console, summary_json: Path | None) -> None:
     settings = config.load(home)
     report = write_report(settings)
     with Store(settings.db_path) as store:
-        console.print(summary(store))
+        figures = summary(store)
+        console.print(summary_table(figures))
         left = {s: n for s, n in store.counts().items() if s not in (*states.TERMINAL, *states.EXCEPTIONS,
                                                                        states.RELEASED)}
+    if summary_json:
+        summary_json.write_text(json.dumps(figures, indent=2), encoding="utf-8")
     if left:
         console.print(f"[yellow]still in progress when the demo stopped: {left}[/]")
     errors = sorted((home / "folders" / "orders" / "error").glob("*.error.txt"))

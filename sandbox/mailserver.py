@@ -13,9 +13,11 @@ import logging
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterable
@@ -89,7 +91,12 @@ class Dovecot:
 
     host = "127.0.0.1"
 
-    def __init__(self, root: Path, *, capabilities: str | None = None):
+    def __init__(self, root: Path | None = None, *, capabilities: str | None = None):
+        """``root`` None: a new folder in the system temp dir, removed again by ``close``."""
+        self._owns_root = root is None
+        if root is None:
+            root = Path(tempfile.mkdtemp(prefix="orderbots-dovecot-"))
+            root.chmod(0o755)  # Dovecot's unprivileged processes must reach base_dir and the mail
         self.root = root
         self.port = free_port()
         self.user = "orderbot"
@@ -144,6 +151,12 @@ class Dovecot:
                 pass
         self.process.stderr.close()
         self.process = None
+
+    def close(self) -> None:
+        """Stop, and remove the folder if this object made it."""
+        self.stop()
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def restart(self) -> None:
         self.stop()

@@ -184,10 +184,10 @@ def test_stock_lookup_reads_the_wms_stock_screen(screens_home, sandbox_server):
     assert wms_release.stock_lookup(settings) is None  # off unless wms.stock_check is true
     settings.data["wms"]["stock_check"] = True
 
-    lookup = wms_release.stock_lookup(settings)
-
-    assert lookup(["SKU-1001", "SKU-NONE"]) == {"SKU-1001": sandbox_server.stock("SKU-1001")["available"],
-                                                 "SKU-NONE": Decimal(0)}
+    with wms_release.stock_lookup(settings) as lookup:
+        assert lookup(["SKU-1001", "SKU-NONE"]) == {"SKU-1001": sandbox_server.stock("SKU-1001")["available"],
+                                                     "SKU-NONE": Decimal(0)}
+        assert lookup(["SKU-1003"]) == {"SKU-1003": sandbox_server.stock("SKU-1003")["available"]}  # same browser
 
 
 def test_popup_customer_lookup_picks_the_customer_or_holds_an_unknown_one(screens_home, sandbox_server, store):

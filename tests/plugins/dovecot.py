@@ -13,9 +13,7 @@ after a given number of server bytes: a disconnect in the middle of a FETCH.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 import threading
 from pathlib import Path
 
@@ -91,15 +89,12 @@ class DropProxy:
 @pytest.fixture
 def dovecot():
     """A running private Dovecot; stopped (with any stray child) at teardown."""
-    root = Path(tempfile.mkdtemp(prefix="orderbots-dovecot-"))
-    root.chmod(0o755)  # Dovecot's unprivileged processes must reach base_dir and the mail
-    server = Dovecot(root)
+    server = Dovecot()
     server.start()
     try:
         yield server
     finally:
-        server.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        server.close()
 
 
 def write_imap_config(home: Path, server: Dovecot, monkeypatch, *, port: int | None = None, **extra) -> None:
