@@ -283,7 +283,7 @@ def _summary(store: Store, item: WorkItem) -> dict[str, Any]:
     return {"key": item.key, "state": item.state, "channel": order.channel,
             "customer_id": order.customer.id, "customer": order.customer.name or order.customer.id,
             "po_number": order.po_number, "lines": len(order.lines),
-            "total": str(order.total) if priced else None, "currency": order.currency,
+            "total": f"{order.total:.2f}" if priced else None, "currency": order.currency,
             "received_at": order.received_at.isoformat(), "updated_at": item.updated_at,
             "erp_number": item.erp_number, "wms_ref": item.wms_ref, "attempts": item.attempts,
             "reason": _reason(store, item)}
