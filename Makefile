@@ -2,7 +2,7 @@
 VENV      ?= .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed
-APT_PKGS  := chromium dovecot-imapd
+APT_PKGS  := chromium chromium-headless-shell dovecot-imapd
 PYTHON    ?= python3
 
 .PHONY: install demo test bench clean
