@@ -2,8 +2,9 @@
 
 Every run opens at most one SMTP session (reconnecting after a lost
 connection) and, for each due notice, oldest first: claims it
-(``store.claim_notice``: a lease, so a second notifier skips it), renders it,
-sends it and marks it sent.
+(``store.claim_notices``, in chunks of ``CLAIM_CHUNK`` with one commit each: a
+lease, so a second notifier skips them), renders it, sends it and marks it
+sent; claimed notices left unsent when the run stops are made due again.
 
 Exactly once:
 - The notice row was written in the same transaction as the state change that
@@ -50,6 +51,7 @@ from orderbots.render import Renderer, renderer_for
 log = logging.getLogger(__name__)
 
 DIGEST_PERIODS = ("hour", "day")
+CLAIM_CHUNK = 50  # notices leased per commit
 
 
 @dataclass(frozen=True)
@@ -122,27 +124,46 @@ def run(ctx: BotContext, limit: int | None = None) -> None:
     password = config.secret(smtp.password_env, "SMTP password") if smtp.user else None
     renderer = renderer_for(str(cfg.templates))
     store = ctx.store
+    left, last_id = limit or cfg.batch, 0
     with SmtpSender(smtp, password) as sender:
-        for row in store.pending_notices(limit or cfg.batch):
-            if ctx.stopping():
+        while left > 0 and not ctx.stopping():  # one pass over the due notices, oldest first
+            rows = store.claim_notices(min(left, CLAIM_CHUNK), cfg.lease, after_id=last_id)
+            if not rows:
                 break
-            if not store.claim_notice(row["id"], cfg.lease):
-                ctx.run.count("taken_elsewhere")
-                continue
+            left, last_id = left - len(rows), rows[-1]["id"]
+            settled: set[int] = set()
             try:
-                message, recipient = compose(row, renderer, smtp)
-            except (ConfigError, Undeliverable) as exc:
-                _record_failure(ctx, row, exc, cfg)
-                continue
-            try:
-                sender.send(message, recipient)
-            except ApplicationError as exc:
-                _record_failure(ctx, row, exc, cfg)
-                if isinstance(exc, SmtpUnavailable):
+                if not _send_all(ctx, rows, settled, sender, renderer, smtp, cfg):
                     break
-                continue
-            store.mark_sent(row["id"])
-            ctx.run.count("sent")
+            finally:
+                store.release_notices([r["id"] for r in rows if r["id"] not in settled])
+
+
+def _send_all(ctx: BotContext, rows: list[sqlite3.Row], settled: set[int], sender: SmtpSender,
+              renderer: Renderer, smtp: SmtpConfig, cfg: "NotifierConfig") -> bool:
+    """Send claimed notices in turn, adding each sent or failed one to ``settled``; False if the run
+    must stop (server down, or stopping)."""
+    for row in rows:
+        if ctx.stopping():
+            return False
+        try:
+            message, recipient = compose(row, renderer, smtp)
+        except (ConfigError, Undeliverable) as exc:
+            _record_failure(ctx, row, exc, cfg)
+            settled.add(row["id"])
+            continue
+        try:
+            sender.send(message, recipient)
+        except ApplicationError as exc:
+            _record_failure(ctx, row, exc, cfg)
+            settled.add(row["id"])
+            if isinstance(exc, SmtpUnavailable):
+                return False
+            continue
+        ctx.store.mark_sent(row["id"])
+        settled.add(row["id"])
+        ctx.run.count("sent")
+    return True
 
 
 def _record_failure(ctx: BotContext, row: sqlite3.Row, exc: Exception, cfg: NotifierConfig) -> None:

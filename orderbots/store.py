@@ -468,15 +468,24 @@ class Store:
             "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (time.time(), limit)).fetchall()
 
-    def claim_notice(self, notice_id: int, lease: float = 300.0) -> bool:
-        """Take a due, unsent notice for sending: it is not due again for ``lease`` seconds,
-        so a second sender skips it and a crashed sender's notice comes back. False if it
-        was sent, taken or postponed meanwhile."""
+    def claim_notices(self, limit: int, lease: float = 300.0, after_id: int = 0) -> list[sqlite3.Row]:
+        """Take up to ``limit`` due, unsent notices with an id above ``after_id`` for sending, oldest first,
+        in one commit: they are not due again for ``lease`` seconds, so a second sender skips them and a
+        crashed sender's come back. Give back the ones neither sent nor failed with ``release_notices``."""
         now = time.time()
-        cur = self.db.execute(
-            "UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND sent_at IS NULL AND next_attempt_at <= ?",
-            (now + lease, notice_id, now))
-        return cur.rowcount == 1
+        with self.transaction() as db:
+            rows = db.execute(
+                """UPDATE outbox SET next_attempt_at = ? WHERE id IN (
+                       SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? AND id > ?
+                       ORDER BY id LIMIT ?)
+                   RETURNING *""", (now + lease, now, after_id, limit)).fetchall()
+        return sorted(rows, key=lambda r: r["id"])
+
+    def release_notices(self, notice_ids: list[int]) -> None:
+        """Make claimed notices that were neither sent nor failed due again at once."""
+        if notice_ids:
+            self.db.execute(f"UPDATE outbox SET next_attempt_at = ? WHERE sent_at IS NULL AND id IN "
+                            f"({','.join('?' * len(notice_ids))})", (time.time(), *notice_ids))
 
     def mark_sent(self, notice_id: int) -> None:
         self.db.execute("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE id = ?", (utcnow(), notice_id))

@@ -172,3 +172,15 @@ def test_a_failing_batch_retries_only_the_items_it_did_not_finish(store):
         raise RuntimeError("rules engine crashed")
     assert [store.get(k).state for k in keys] == [states.VALIDATED, states.RETRY_WAIT, states.RETRY_WAIT]
     assert "rules engine crashed" in store.get(keys[1]).last_error
+
+
+def test_claimed_notices_are_skipped_by_other_senders_until_released(store):
+    from orderbots.notices import Notice
+    store.enqueue([Notice("order_received", f"c{n}@x.example", dedupe_key=f"n{n}") for n in range(3)])
+    first = store.claim_notices(2)
+    assert [r["recipient"] for r in first] == ["c0@x.example", "c1@x.example"]
+    assert [r["recipient"] for r in store.claim_notices(10)] == ["c2@x.example"]
+    assert store.claim_notices(10) == []
+    store.mark_sent(first[0]["id"])
+    store.release_notices([r["id"] for r in first])
+    assert [r["recipient"] for r in store.pending_notices()] == ["c1@x.example"]
