@@ -86,6 +86,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class Dovecot:
     """One private Dovecot; ``start``/``stop``/``restart`` keep the same port and mail."""
 
@@ -121,6 +129,8 @@ class Dovecot:
         return self.maildir if folder == "INBOX" else self.maildir / ("." + folder.replace("/", "."))
 
     def start(self) -> None:
+        shutil.rmtree(self.root / "run", ignore_errors=True)  # stale sockets of a killed instance
+        (self.root / "run").mkdir()
         extra = f"imap_capability = {self.capabilities}" if self.capabilities else ""
         self.conf.write_text(_CONF.format(root=self.root, port=self.port, extra=extra))
         self.process = subprocess.Popen(["dovecot", "-F", "-c", str(self.conf)],
@@ -149,6 +159,9 @@ class Dovecot:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+        deadline = time.monotonic() + 10  # a child still alive keeps the sockets a restart needs
+        while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+            time.sleep(0.02)
         self.process.stderr.close()
         self.process = None
 
