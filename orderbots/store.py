@@ -249,13 +249,6 @@ class Store:
         rows = self.db.execute("SELECT * FROM events WHERE order_key = ? ORDER BY id", (key,))
         return [{**dict(r), "data": json.loads(r["data_json"])} for r in rows]
 
-    def po_exists(self, customer_id: str, po_number: str, exclude_key: str | None = None) -> str | None:
-        """Key of another order with this (customer, PO), or None."""
-        row = self.db.execute(
-            "SELECT key FROM orders WHERE customer_id = ? AND po_number = ? AND key != ? ORDER BY id LIMIT 1",
-            (customer_id, po_number, exclude_key or "")).fetchone()
-        return row["key"] if row else None
-
     # -- claiming -----------------------------------------------------------
 
     @contextmanager
