@@ -1,8 +1,10 @@
 """Store throughput: claim one item, transition it, release the lease - on a database file on disk.
 
-Measured with the store's default ``synchronous=FULL`` (every commit is fsynced:
-what the exactly-once rules rely on) and, for comparison only, ``NORMAL``
-(WAL commits fsynced at checkpoints; a power cut may lose the last commits).
+Measured with the store's default ``synchronous=FULL`` (every state change is fsynced:
+what the exactly-once rules rely on; lease commits ride along with the next one, so a
+claim+transition costs one fsync and the disk's bare fsynced commits/s are its ceiling)
+and, for comparison only, ``NORMAL`` (WAL commits fsynced at checkpoints; a power cut
+may lose the last state changes).
 Also one worker per core claiming concurrently from the same file, and batch claims
 (``claim_batch``: many leases in one commit, their transitions in one more), which
 is how bulk steps without outside side effects (validation) use the store.
@@ -102,7 +104,7 @@ def _many_workers(folder: Path, synchronous: str, n: int, workers: int) -> float
 
 
 def _commits_per_second(folder: Path, synchronous: str, n: int = 500) -> float:
-    """Bare single-row write transactions: the ceiling set by the disk (a claim+transition takes 3)."""
+    """Bare single-row write transactions: the ceiling set by the disk (a claim+transition takes 1 fsync)."""
     with Store(folder / f"commits-{synchronous}.db", synchronous=synchronous) as store:
         store.set_sync("bench", {"n": 0})
         began = time.perf_counter()

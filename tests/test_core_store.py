@@ -184,3 +184,21 @@ def test_claimed_notices_are_skipped_by_other_senders_until_released(store):
     store.mark_sent(first[0]["id"])
     store.release_notices([r["id"] for r in first])
     assert [r["recipient"] for r in store.pending_notices()] == ["c1@x.example"]
+
+
+def test_state_changes_stay_fsynced_after_lease_commits(store):
+    """Leases commit without an fsync; the transition that follows (before any outside effect) must not."""
+    store.add_order(make_order())
+    full = store.db.execute("PRAGMA synchronous").fetchone()[0]
+    with store.claim(states.VALIDATE, "w1") as item:
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full
+        assert store.extend_lease(item.key, "w1")
+        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full
+        store.transition(item.key, states.VALIDATED, actor="w1")
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full == 2  # FULL
+    reopened = Store(store.path)
+    try:
+        assert reopened.get(item.key).state == states.VALIDATED
+        assert reopened.db.execute("SELECT lease_owner FROM orders").fetchone()[0] is None
+    finally:
+        reopened.close()
