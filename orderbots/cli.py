@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import config, states
+from . import config, editing, states
 from .errors import OrderbotsError
 from .runlog import list_runs, safe_part
 from .store import Store, WorkItem
@@ -461,6 +461,44 @@ def retry(home: Home, key: str, reason: str) -> None:
       orderbots retry ACME/PO-1001 --reason "ERP back online"
     """
     _decide(home, key, "retry", reason)
+
+
+@cli.command()
+@click.argument("key")
+@click.option("--set", "changes", multiple=True, metavar="FIELD=VALUE",
+              help="Change one field (repeatable): currency, requested_date, notes, customer.name|email|locale, "
+                   "ship_to.name|street|city|postcode|country, lines.N.sku|qty|unit|unit_price|description; "
+                   "lines.N= removes line N. Without --set, the order opens in $EDITOR as YAML.")
+@click.option("--reason", default="", help="Why (kept in the order's history with the changes).")
+@pass_home
+def edit(home: Home, key: str, changes: tuple[str, ...], reason: str) -> None:
+    """Correct a held order; it is then validated again from the start.
+
+    The customer id and PO number cannot change, and an order already in the
+    ERP is corrected there (then approved here).
+
+    \b
+    Examples:
+      orderbots edit ACME/PO-1001 --set ship_to.postcode="LS1 1AA" --set lines.2.qty=5
+      orderbots edit ACME/PO-1001          # opens $EDITOR
+    """
+    with home.store() as store:
+        item = store.get(key)
+        if item.state != states.HELD:
+            raise OrderbotsError(f"{item.key} is {item.state}; only held orders can be edited")
+        if changes:
+            order = editing.apply_changes(item.order, changes)
+        else:
+            text = click.edit(editing.editable_view(item.order), extension=".yaml", require_save=False)
+            order = None if text is None else editing.from_view(item.order, text)
+        diff = [] if order is None else editing.differences(item.order, order)
+        if not diff:
+            click.echo(f"{item.key}: nothing changed")
+            return
+        store.edit(item.key, order, actor(), reason or "corrected by a person", changes=diff)
+    click.echo(f"{item.key}: held -> received (edited by {actor()}); it will be validated again")
+    for line in diff:
+        click.echo(f"  {line}")
 
 
 # -- the run log -----------------------------------------------------------------

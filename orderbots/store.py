@@ -459,9 +459,20 @@ class Store:
         self.transition(key, states.RETRY_WAIT, actor=actor, reason=reason or "retry requested",
                         attempts=0, next_attempt_at=0, resume_step=item.resume_step or "validate")
 
-    def edit(self, key: str, order: Order, actor: str, reason: str = "") -> None:
-        """A person corrects a held order; it goes back to ``received`` to be validated again."""
-        self.transition(key, states.RECEIVED, actor=actor, reason=reason or "edited", order=order, findings=[])
+    def edit(self, key: str, order: Order, actor: str, reason: str = "", changes: list[str] = ()) -> None:
+        """A person corrects a held order; it goes back to ``received`` to be validated again.
+
+        Refused once the order is in the ERP (it would be keyed twice): correct it there, then approve.
+        ``changes`` (``field: old -> new``) are kept in the history.
+        """
+        item = self.get(key)
+        if item.state != states.HELD:
+            raise IllegalTransition(f"{key} is {item.state}; only held orders can be edited")
+        if item.erp_number:
+            raise IllegalTransition(f"{key} is already in the ERP as {item.erp_number}: correct it there, "
+                                    "then approve it here")
+        self.transition(key, states.RECEIVED, actor=actor, reason=reason or "edited", order=order, findings=[],
+                        data={"changes": list(changes)} if changes else None)
 
     # -- events and outbox --------------------------------------------------
 
