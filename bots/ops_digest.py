@@ -64,9 +64,9 @@ def digest_payload(ctx: BotContext, cfg: NotifierConfig, label: str) -> dict[str
     """The digest's content: held and failed orders and undeliverable notices."""
     entries = {state: [order_entry(i, ctx.settings, cfg.ops_locale) for i in ctx.store.items(state)]
                for state in (states.HELD, states.FAILED)}
-    undeliverable = [{"kind": r["kind"], "recipient": r["recipient"], "order_key": r["order_key"],
+    undeliverable = [{"id": r["id"], "kind": r["kind"], "recipient": r["recipient"], "order_key": r["order_key"],
                       "attempts": r["attempts"], "last_error": r["last_error"]}
-                     for r in ctx.store.undeliverable_notices()]
+                     for r in ctx.store.notices("undeliverable")]
     return {"period": label, "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "held": entries[states.HELD], "failed": entries[states.FAILED], "undeliverable": undeliverable}
 

@@ -32,8 +32,9 @@ from rich.text import Text
 
 from . import config, editing, states
 from .errors import OrderbotsError
+from .rules.builtin import EMAIL
 from .runlog import list_runs, safe_part
-from .store import Store, WorkItem
+from .store import NOTICE_STATUS, Store, WorkItem
 
 LAZY_COMMANDS: dict[str, str] = {
     "sandbox": "sandbox.cli:main",
@@ -499,6 +500,55 @@ def edit(home: Home, key: str, changes: tuple[str, ...], reason: str) -> None:
     click.echo(f"{item.key}: held -> received (edited by {actor()}); it will be validated again")
     for line in diff:
         click.echo(f"  {line}")
+
+
+# -- customer notices -------------------------------------------------------------
+
+
+@cli.command("notices")
+@click.option("--status", type=click.Choice(list(NOTICE_STATUS)), default="undeliverable", show_default=True,
+              help="undeliverable: given up; waiting: not sent yet; sent; all.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(min=1), help="How many.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@pass_home
+def notices_command(home: Home, status: str, limit: int, as_json: bool) -> None:
+    """List customer emails in the outbox: by default the ones the sender gave up on.
+
+    \b
+    Example:
+      orderbots notices --status undeliverable
+    """
+    with home.store() as store:
+        rows = [dict(r) for r in store.notices(status, limit)]
+    if as_json:
+        _echo_json(rows)
+        return
+    table = Table("notice", "kind", "recipient", "order", "attempts", "sent", "last error")
+    for r in rows:
+        _row(table, str(r["id"]), r["kind"], r["recipient"], r["order_key"] or "", str(r["attempts"]),
+             _when(r["sent_at"]), r["last_error"] or "")
+    _console().print(table)
+
+
+@cli.command()
+@click.argument("notice", type=int)
+@click.option("--to", "recipient", help="Send to this address instead (e.g. the corrected customer address).")
+@pass_home
+def resend(home: Home, notice: int, recipient: str | None) -> None:
+    """Send an unsent notice again with fresh attempts (the notifier sends it on its next run).
+
+    A notice that was sent is never sent twice.
+
+    \b
+    Example:
+      orderbots resend 42 --to orders@acme-retail.example
+    """
+    if recipient is not None and not EMAIL.fullmatch(recipient):
+        raise click.BadParameter(f"{recipient!r} is not an email address", param_hint="--to")
+    with home.store() as store:
+        row = store.resend_notice(notice, actor(), recipient)
+    click.echo(f"notice {row['id']} ({row['kind']}{' for ' + row['order_key'] if row['order_key'] else ''}) "
+               f"will be sent to {row['recipient']} on the notifier's next run")
 
 
 # -- the run log -----------------------------------------------------------------

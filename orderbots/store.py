@@ -58,6 +58,10 @@ class UnknownOrder(OrderbotsError):
     """No order has the given key."""
 
 
+class UnknownNotice(OrderbotsError):
+    """No outbox notice with that id."""
+
+
 class IllegalTransition(OrderbotsError):
     """A transition that the state machine does not allow."""
 
@@ -522,11 +526,30 @@ class Store:
         self.db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?",
                         (error, time.time() + retry_in, notice_id))
 
-    def undeliverable_notices(self, limit: int = 100) -> list[sqlite3.Row]:
-        """Unsent notices the sender gave up on (``retry_in=math.inf``), oldest first."""
-        return self.db.execute(
-            "SELECT * FROM outbox WHERE sent_at IS NULL AND next_attempt_at >= 9e999 ORDER BY id LIMIT ?",
-            (limit,)).fetchall()
+    def resend_notice(self, notice_id: int, actor: str, recipient: str | None = None) -> sqlite3.Row:
+        """A person sends an unsent (e.g. given-up) notice again, with fresh attempts, optionally to
+        ``recipient``; the order's history records it. A sent notice is never sent twice."""
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM outbox WHERE id = ?", (notice_id,)).fetchone()
+            if row is None:
+                raise UnknownNotice(f"no notice with id {notice_id}; see `orderbots notices`")
+            if row["sent_at"]:
+                raise IllegalTransition(f"notice {notice_id} was sent at {row['sent_at']}; it is not sent twice")
+            to = recipient or row["recipient"]
+            db.execute("UPDATE outbox SET recipient = ?, attempts = 0, next_attempt_at = 0, last_error = NULL"
+                       " WHERE id = ?", (to, notice_id))
+            if row["order_key"]:
+                self.note(row["order_key"], actor, f"{row['kind']} notice {notice_id} to be sent again to {to}",
+                          data={"notice": notice_id, "previous_recipient": row["recipient"],
+                                "previous_error": row["last_error"]})
+            return db.execute("SELECT * FROM outbox WHERE id = ?", (notice_id,)).fetchone()
+
+    def notices(self, status: str = "undeliverable", limit: int = 100) -> list[sqlite3.Row]:
+        """Outbox notices by ``status`` (a key of ``NOTICE_STATUS``), newest first for ``sent``, else oldest."""
+        where = NOTICE_STATUS[status]
+        order = "DESC" if status in ("sent", "all") else ""
+        return self.db.execute(f"SELECT * FROM outbox WHERE {where} ORDER BY id {order} LIMIT ?",
+                               (limit,)).fetchall()
 
     # -- sync state (IMAP UIDs, portal watermarks) --------------------------
 
@@ -541,6 +564,12 @@ class Store:
             (name, json.dumps(data), utcnow()))
 
 
+NOTICE_STATUS = {  # outbox rows by what happened to them; a given-up notice is due at +infinity
+    "undeliverable": "sent_at IS NULL AND next_attempt_at >= 9e999",
+    "waiting": "sent_at IS NULL AND next_attempt_at < 9e999",
+    "sent": "sent_at IS NOT NULL",
+    "all": "1",
+}
 _SETTABLE = {"erp_number", "wms_ref", "findings", "resume_step", "attempts", "next_attempt_at", "last_error", "order"}
 _JSON = json.JSONEncoder(ensure_ascii=False).encode
 _DATA_JSON = json.JSONEncoder(ensure_ascii=False, default=str).encode

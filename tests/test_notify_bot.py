@@ -98,7 +98,7 @@ def test_an_outage_never_gives_a_notice_up(notify_settings, store, smtp_server):
     for _ in range(5):                                    # max_attempts is 3 in this home
         run_bot("notifier", notify_settings)
     [row] = outbox(store)
-    assert row["attempts"] == 5 and store.undeliverable_notices() == []
+    assert row["attempts"] == 5 and store.notices("undeliverable") == []
     smtp_server.start()
     assert run_bot("notifier", notify_settings).counts == {"sent": 1}
 
@@ -138,7 +138,7 @@ def test_transient_failures_give_up_after_max_attempts(notify_settings, store, s
     smtp_server.refuse_data = "451 4.3.0 local error"
     outcomes = [run_bot("notifier", notify_settings).counts for _ in range(4)]
     assert outcomes == [{"retry": 1}, {"retry": 1}, {"undeliverable": 1}, {}]
-    [row] = store.undeliverable_notices()
+    [row] = store.notices("undeliverable")
     assert row["attempts"] == 3 and "451 4.3.0 local error" in row["last_error"]
 
 
@@ -149,7 +149,7 @@ def test_permanent_refusal_is_given_up_at_once_and_others_still_go(notify_settin
     smtp_server.refuse_rcpt = None
     add_received(store, "PO-2")
     assert run_bot("notifier", notify_settings).counts == {"sent": 1}
-    [gone] = store.undeliverable_notices()
+    [gone] = store.notices("undeliverable")
     assert gone["order_key"] == "C1001/PO-1" and "550 5.1.1 no such user" in gone["last_error"]
 
 
@@ -158,7 +158,7 @@ def test_invalid_recipient_is_undeliverable_without_contacting_the_server(notify
                           {"subject": "hi", "reason": "no order found"}, dedupe_key="clarify:<x@y>")])
     assert run_bot("notifier", notify_settings).counts == {"undeliverable": 1}
     assert smtp_server.messages == []
-    assert "not a valid email address" in store.undeliverable_notices()[0]["last_error"]
+    assert "not a valid email address" in store.notices("undeliverable")[0]["last_error"]
 
 
 def test_missing_template_is_retried_and_does_not_block_others(notify_settings, store, smtp_server):
@@ -340,3 +340,24 @@ def test_bad_notifier_config_is_named(home, smtp_server, section, error):
                          notifier=section)
     with pytest.raises(ConfigError, match=error):
         run_bot("notifier", settings)
+
+
+def test_a_person_resends_a_given_up_notice_to_a_corrected_address(notify_settings, store, smtp_server, cli_invoke):
+    key = add_received(store, "PO-1")
+    smtp_server.refuse_rcpt = "550 5.1.1 no such user"
+    assert run_bot("notifier", notify_settings).counts == {"undeliverable": 1}
+    smtp_server.refuse_rcpt = None
+    listed = cli_invoke("notices")
+    assert listed.exit_code == 0 and "550 5.1.1 no such user" in listed.output
+    [given_up] = store.notices("undeliverable")
+    assert cli_invoke("resend", str(given_up["id"]), "--to", "not an address").exit_code == 2
+    result = cli_invoke("resend", str(given_up["id"]), "--to", "buyer@acme-retail.example")
+    assert result.exit_code == 0 and "buyer@acme-retail.example" in result.output
+    assert run_bot("notifier", notify_settings).counts == {"sent": 1}
+    [message] = smtp_server.messages
+    assert message["To"].endswith("<buyer@acme-retail.example>") or message["To"] == "buyer@acme-retail.example"
+    assert "orders@acme-retail.example" in store.events(key)[-1]["data"]["previous_recipient"]
+    again = cli_invoke("resend", str(given_up["id"]))
+    assert again.exit_code == 2 and "is not sent twice" in again.output
+    assert run_bot("notifier", notify_settings).counts == {}
+    assert len(smtp_server.messages) == 1
