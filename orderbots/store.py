@@ -545,7 +545,7 @@ class Store:
             return db.execute("SELECT * FROM outbox WHERE id = ?", (notice_id,)).fetchone()
 
     def notices(self, status: str = "undeliverable", limit: int = 100) -> list[sqlite3.Row]:
-        """Outbox notices by ``status`` (a key of ``NOTICE_STATUS``), newest first for ``sent``, else oldest."""
+        """Outbox notices by ``status`` (a ``NOTICE_STATUS`` key): unsent oldest first, ``sent``/``all`` newest first."""
         where = NOTICE_STATUS[status]
         order = "DESC" if status in ("sent", "all") else ""
         return self.db.execute(f"SELECT * FROM outbox WHERE {where} ORDER BY id {order} LIMIT ?",
