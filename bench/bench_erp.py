@@ -3,9 +3,10 @@ and, in the same run, the same orders posted by a plain HTTP client (no browser,
 as the ceiling. Then the per-order time the bot adds on top of the plain client with 200 ms injected
 latency per page.
 
-Each bot figure is a whole run (browsers started and signed in, then every order entered, read back and
-recorded); "steady" leaves the start-up out. "browser CPU" is the CPU time of this process and its Chromium/driver children (the sandbox
-excluded) per order: on a machine with C cores no number of workers gets past C * 60 s / that figure.
+Each bot figure is a whole run, as a user's run is: the browser started, every worker signed in, then every
+order entered, read back and recorded; "steady" leaves the start-up out. "browser CPU" is the CPU time of
+this process and its Playwright driver and Chromium processes (the sandbox excluded) per order, start-up
+included (``CpuMeter``): on a machine with C cores no number of workers gets past C * 60 s / that figure.
 
 Sizes: ``BENCH_ERP_ORDERS`` orders per configuration (default 24).
 """
@@ -29,26 +30,52 @@ FLOOR_4_WORKERS = 150.0
 LINES = [("SKU-1001", "2", "8.50"), ("SKU-1002", "1", "14.90")]
 
 
-def _cpu_seconds(exclude: int) -> float:
-    """CPU time (user + system) used so far by this process and all its descendants, living or ended,
-    except the process ``exclude`` (Linux: ended ones are counted in their reaping parent)."""
-    parents, used = {}, {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(fields[1])
-            used[int(entry.name)] = sum(int(f) for f in fields[11:15])
-    mine, tree, grew = os.getpid(), set(), True
-    while grew:
-        new = {pid for pid, parent in parents.items() if (parent == mine or parent in tree) and pid != exclude}
-        grew = bool(new - tree)
-        tree |= new
-    own = os.times()
-    return own.user + own.system + own.children_user + own.children_system + sum(
-        used[pid] for pid in tree) / os.sysconf("SC_CLK_TCK")
+class CpuMeter:
+    """CPU time (user + system) of this process and its descendants (Playwright driver, Chromium and its
+    renderers) while it runs, the process ``exclude`` left out. Descendants are sampled from /proc every
+    ``interval`` seconds and each counts with its last sample: Chromium's helpers are not always reaped by
+    their parent, so ``os.times()``'s children figures would miss them."""
+
+    def __init__(self, exclude: int, interval: float = 0.1):
+        self.exclude, self.interval = exclude, interval
+        self._seen: dict[tuple[int, int], int] = {}  # (pid, start time) -> CPU ticks at the last sample
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
+
+    def __enter__(self) -> "CpuMeter":
+        self._own = os.times()
+        self._sample()
+        self._before = dict(self._seen)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        own = os.times()
+        ticks = sum(used - self._before.get(key, 0) for key, used in self._seen.items())
+        self.seconds = own.user + own.system - self._own.user - self._own.system + ticks / os.sysconf("SC_CLK_TCK")
+
+    def _sample_until_stopped(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._sample()
+
+    def _sample(self) -> None:
+        stats = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+        tree, grew = {os.getpid()}, True
+        while grew:
+            new = {pid for pid, f in stats.items() if int(f[1]) in tree and pid != self.exclude} - tree
+            grew, tree = bool(new), tree | new
+        for pid in tree - {os.getpid()}:
+            fields = stats[pid]
+            self._seen[(pid, int(fields[19]))] = int(fields[11]) + int(fields[12])
 
 
 def _bot_run(sandbox: SandboxProcess, root: Path, tag: str, orders: int,
@@ -63,11 +90,11 @@ def _bot_run(sandbox: SandboxProcess, root: Path, tag: str, orders: int,
     with settings.open_store() as store:
         for n in range(orders):
             add_validated(store, make_order(f"PO-{tag}-{n}", lines=LINES))
-    cpu = _cpu_seconds(sandbox.process.pid)
-    began = time.perf_counter()
-    bot.run_bot("erp_entry", settings)
-    elapsed = time.perf_counter() - began
-    cpu = _cpu_seconds(sandbox.process.pid) - cpu
+    with CpuMeter(exclude=sandbox.process.pid) as meter:
+        began = time.perf_counter()
+        bot.run_bot("erp_entry", settings)
+        elapsed = time.perf_counter() - began
+    cpu = meter.seconds
     with settings.open_store() as store:
         done = len(store.items(states.IN_ERP))
         reached = [datetime.fromisoformat(r[0]) for r in store.db.execute(

@@ -1,19 +1,25 @@
-"""Shared machinery of the bots that drive screens (erp_entry, wms_release): N workers, one browser each.
+"""Shared machinery of the bots that drive screens (erp_entry, wms_release): N workers, one browser.
 
 Contract:
 - ``ScreenConfig.load(settings, section, ...)`` reads one section of
   ``orderbots.yaml`` (url, user, password_env, workers, lease_seconds, timeouts,
-  trace, retry_backoff, max_attempts, in_attempt_retries); a wrong value is a
-  ``ConfigError`` naming file, line and key. The password comes from the
+  trace, trace_snapshots, retry_backoff, max_attempts, in_attempt_retries); a wrong
+  value is a ``ConfigError`` naming file, line and key. The password comes from the
   environment variable named by ``password_env``, never from the file.
-- ``run_workers(ctx, config, make_app, process)`` starts ``workers`` threads. Each
-  thread owns its store connection, one Playwright browser and one logged-in
-  session (sync Playwright is per thread; a session is reused across orders and
-  replaced if its browser dies). A thread claims items of ``config.step`` until
-  none is due, the bot is stopping or ``limit`` items were taken. Each item is one
-  traced attempt (``Session.attempt``): when ``process(job)`` raises, evidence goes
-  to ``artifacts/<run>/<sanitised key>/attempt-<n>/`` and the store holds,
-  rejects or retries the item (``Store.claim``).
+- ``run_workers(ctx, config, make_app, process)`` starts, only if an item is due,
+  ONE Playwright driver and ONE Chromium for the run (on a thread of its own) and
+  ``workers`` workers sharing it (``Browser.run_concurrently``). Each worker has its
+  own store connection and its own browser context, signed in on its first item
+  and reused for every later one (the app keeps the order being entered in the
+  session, so workers never share one). A worker claims items of ``config.step``
+  until none is due, the bot is stopping or ``limit`` items were taken. Each item
+  is one traced attempt (``Session.attempt``): when ``process(job)`` raises,
+  evidence goes to ``artifacts/<run>/<sanitised key>/attempt-<n>/`` and the store
+  holds, rejects or retries the item (``Store.claim``).
+- If the browser dies (crash, or killed by an evidence capture past its time
+  limit), the workers' attempts fail and are retried as usual, the workers stop,
+  and a new browser is started for the work still due (at most
+  ``BROWSER_RESTARTS`` times per run).
 - ``job.heartbeat()`` (called before every form post) extends the lease; if the
   lease was lost, ``LeaseLost`` stops the attempt without touching the item,
   which another worker now owns.
@@ -24,6 +30,7 @@ Contract:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -72,6 +79,7 @@ class ScreenConfig:
             navigation_timeout=get.number("navigation_timeout", 20.0),
             capture_timeout=get.number("capture_timeout", 10.0),
             trace=get.boolean("trace", True),
+            trace_snapshots=get.boolean("trace_snapshots", False),
             trace_screenshots=get.boolean("trace_screenshots", False))
         step = dataclasses.replace(step, backoff=get.number("retry_backoff", step.backoff),
                                    max_attempts=int(get.number("max_attempts", step.max_attempts, minimum=1)))
@@ -152,46 +160,65 @@ class _Tally:
             return True
 
 
+BROWSER_RESTARTS = 2
+
+
 def run_workers(ctx: BotContext, config: ScreenConfig, make_app: Callable[..., ScreenApp],
                 process: Callable[[Job], str], *, workers: int | None = None, limit: int | None = None) -> None:
     """See module docstring."""
     tally = _Tally(ctx, limit)
     errors: list[BaseException] = []
-    threads = [threading.Thread(target=_worker_main, name=f"{ctx.run.bot}-{n}",
-                                args=(ctx, config, make_app, process, tally, errors), daemon=True)
-               for n in range(workers or config.workers)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    runner = threading.Thread(target=_run_browser, name=f"{ctx.run.bot}-browser", daemon=True,
+                              args=(ctx, config, make_app, process, workers or config.workers, tally, errors))
+    runner.start()
+    runner.join()
     if errors:
         raise errors[0]
 
 
-def _worker_main(ctx, config, make_app, process, tally, errors) -> None:
+def _run_browser(ctx, config: ScreenConfig, make_app, process, count: int, tally: _Tally,
+                 errors: list[BaseException]) -> None:
+    """The browser thread: one Chromium at a time, shared by ``count`` workers; see module docstring."""
     try:
-        with Store(ctx.settings.db_path) as store:
-            _Worker(ctx, config, make_app, process, tally, store).loop()
-    except BaseException as exc:  # noqa: BLE001 - reported by run_workers in the main thread
-        log.error("%s worker stopped: %s", ctx.run.bot, exc)
+        for _ in range(1 + BROWSER_RESTARTS):
+            with Store(ctx.settings.db_path) as store:
+                if ctx.stopping() or not store.has_work(config.step):
+                    return  # no browser is started for a run with nothing to do
+            with Browser(config.options) as browser:
+                browser.run_concurrently([
+                    functools.partial(_worker_main, ctx, config, browser, make_app, process, tally, errors,
+                                      f"{ctx.owner}:w{n}") for n in range(1, count + 1)])
+                if errors or browser.alive:
+                    return
+            log.warning("%s: the browser died; starting a new one for the items still due", ctx.run.bot)
+    except BaseException as exc:  # noqa: BLE001 - reported by run_workers in the calling thread
         errors.append(exc)
 
 
+def _worker_main(ctx, config, browser: Browser, make_app, process, tally, errors, owner: str) -> None:
+    try:
+        with Store(ctx.settings.db_path) as store:
+            _Worker(ctx, config, browser, make_app, process, tally, store, owner).loop()
+    except BaseException as exc:  # noqa: BLE001 - reported by run_workers in the calling thread
+        if browser.alive:
+            log.error("%s worker stopped: %s", ctx.run.bot, exc)
+            errors.append(exc)
+        else:
+            log.warning("%s worker stopped, its browser died: %s", ctx.run.bot, exc)
+
+
 class _Worker:
-    def __init__(self, ctx, config: ScreenConfig, make_app, process, tally: _Tally, store: Store):
-        self.ctx, self.config, self.make_app, self.process = ctx, config, make_app, process
+    def __init__(self, ctx, config: ScreenConfig, browser: Browser, make_app, process, tally: _Tally,
+                 store: Store, owner: str):
+        self.ctx, self.config, self.browser, self.make_app, self.process = ctx, config, browser, make_app, process
         self.tally, self.store = tally, store
-        self.owner = ctx.owner
-        self.browser: Browser | None = None
+        self.owner = owner  # one per worker: workers share a thread, and a lease names exactly one worker
         self.session = None
         self.app = None
 
     def loop(self) -> None:
         try:
-            while not self.ctx.stopping() and self.tally.take():
-                if self.browser is None and not self.store.has_work(self.config.step):
-                    return  # no browser is started for a run with nothing to do
-                self._ensure_browser()
+            while self.browser.alive and not self.ctx.stopping() and self.tally.take():
                 try:
                     if not self._one():
                         return
@@ -199,7 +226,8 @@ class _Worker:
                     log.warning("%s", exc)
                     self.tally.count("lease_lost")
         finally:
-            self._close_browser()
+            if self.session is not None and self.browser.alive:
+                self.session.close()
 
     def _one(self) -> bool:
         """Claim and process one item; False when none is due."""
@@ -208,6 +236,8 @@ class _Worker:
             if item is None:
                 return False
             folder = self.ctx.run.artifacts_dir / safe_part(item.key) / f"attempt-{item.attempts + 1}"
+            if self.session is None:  # a worker that finds no item never opens a context
+                self._open_session(folder)
             job = Job(item, self.store, self.app, self.owner, lambda: self._heartbeat(item.key), config)
             self.app.heartbeat = job.heartbeat
             try:
@@ -223,24 +253,22 @@ class _Worker:
             self.tally.count(outcome)
         return True
 
+    def _open_session(self, folder) -> None:
+        """A context for this worker, signed in before its first traced attempt (so in the context itself;
+        see ``Session.private_page``); a failed sign-in leaves its evidence in ``folder``."""
+        config = self.config
+        self.session = self.browser.new_session(secrets=(config.password,))
+        self.app = self.make_app(self.session, config.url, config.user, config.password)
+        try:
+            self.app.login()
+        except Exception as exc:
+            self.session.capture(folder, exc)
+            self.tally.count("retry")
+            raise
+
     def _heartbeat(self, key: str) -> None:
         if not self.store.extend_lease(key, self.owner, self.config.lease):
             raise LeaseLost(f"{self.owner} lost the lease on {key}; another worker owns it now")
-
-    def _ensure_browser(self) -> None:
-        if self.browser is not None and self.browser.alive:
-            return
-        self._close_browser()
-        self.browser = Browser(self.config.options).__enter__()
-        self.session = self.browser.new_session(secrets=(self.config.password,))
-        self.app = self.make_app(self.session, self.config.url, self.config.user, self.config.password)
-
-    def _close_browser(self) -> None:
-        if self.session is not None:
-            self.session.close()
-        if self.browser is not None:
-            self.browser.close()
-        self.browser = self.session = self.app = None
 
 
 def retrying(attempts: int, what: Callable[[], Any]) -> Any:

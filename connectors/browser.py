@@ -2,18 +2,25 @@
 
 Contract:
 - ``Browser(options)`` is one Playwright driver and one headless Chromium, owned by
-  the thread that enters it (sync Playwright objects are per thread): a worker
-  thread opens one ``Browser`` and one ``Session`` (a browser context with one page)
-  and reuses the session's login for every order.
+  the thread that enters it (sync Playwright objects are per thread). A ``Session``
+  is one browser context with one page; a worker keeps one and reuses its login
+  for every order. ``Browser.run_concurrently(tasks)`` runs several workers on the
+  owning thread, each in a greenlet of its own (the way Playwright's sync API runs
+  its event handlers): one driver and one Chromium serve them all, and while one
+  worker waits for the browser the others run. A task must not block the thread
+  for long outside Playwright calls (short SQLite commits are fine).
 - ``Session.attempt(folder)`` wraps one attempt at one order. While it runs, a
   Playwright trace chunk records every action; if the attempt raises, evidence is
   written to ``folder``: ``screenshot.png``, ``page.html`` (secrets redacted),
   ``trace.zip`` and ``error.txt``. A successful attempt leaves nothing behind. Each capture is bounded
   by ``options.capture_timeout``: past it the browser is killed, the capture
-  stops, and the session is dead (``Browser.alive`` is False; open a new one).
-- Secrets are typed only in ``Session.private_page()``, a separate untraced
-  context whose login cookies are then copied into the session: Playwright traces
-  record network traffic even between chunks, so pausing a trace is not enough.
+  stops, and the session is dead (``Browser.alive`` is False; open a new one), as
+  is every other session of that browser.
+- Secrets are typed only in ``Session.private_page()``: the session's own page
+  while its tracing has not started yet (a sign-in before its first attempt), else a
+  separate untraced context whose login cookies are then copied into the session:
+  Playwright traces record network traffic even between chunks, so pausing a trace
+  is not enough.
   ``Session.redact(text)`` removes every secret from text meant for a file, log
   or error message.
 - ``ScreenApp`` is the base of a server-rendered app's page objects: navigation
@@ -28,12 +35,18 @@ Contract:
   resolve to exactly one enabled control); the next page is then read in one more
   (``ScreenApp.state`` -> ``PageState``: heading, alerts, statuses, tables, the
   first ``<dl>``, link texts). ``fill`` is the same without a click.
-- Tracing (``options.trace``) costs roughly a tenth of the CPU per order; the
-  screenshot, HTML and error text of a failed attempt are written with or without it.
+- Tracing (``options.trace``) records every Playwright call of an attempt with its
+  arguments, result or error, timing and log lines (navigations, waits). DOM snapshots
+  (``options.trace_snapshots``, off by default) add a browsable copy of the page around
+  every call and the network traffic, at about a third more CPU per order (screenshots
+  cost more still). The screenshot, HTML and error text of a failed attempt are written
+  with or without them: the trace shows what was done and answered, the captured page
+  where it ended.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -45,6 +58,8 @@ from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 from urllib.parse import urljoin, urlparse
 
+import greenlet
+from playwright._impl._greenlets import wait_for_future  # how the sync API waits; see run_concurrently
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, Response, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -54,6 +69,7 @@ from orderbots.errors import ApplicationError, OrderbotsError
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 REDACTED = "[REDACTED]"
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -67,6 +83,7 @@ class BrowserOptions:
     navigation_timeout: float = 20.0
     capture_timeout: float = 10.0
     trace: bool = True
+    trace_snapshots: bool = False
     trace_screenshots: bool = False
 
 
@@ -82,6 +99,7 @@ class Browser:
         self._marker = f"--orderbots-browser={uuid.uuid4().hex}"
         self._pw = None
         self._browser = None
+        self._killed = False
 
     def __enter__(self) -> "Browser":
         try:
@@ -100,7 +118,7 @@ class Browser:
 
     @property
     def alive(self) -> bool:
-        return self._browser is not None and self._browser.is_connected()
+        return self._browser is not None and not self._killed and self._browser.is_connected()
 
     def new_context(self):
         """A fresh browser context with this browser's timeouts."""
@@ -110,15 +128,42 @@ class Browser:
         return context
 
     def new_session(self, secrets: tuple[str, ...] = ()) -> "Session":
-        """A fresh browser context with one page; ``secrets`` are redacted from evidence."""
+        """A fresh browser context with one page; ``secrets`` are redacted from evidence. Its tracing starts
+        with its first ``attempt``, so a sign-in before that needs no separate context (``private_page``)."""
         context = self.new_context()
-        if self.options.trace:
-            context.tracing.start(screenshots=self.options.trace_screenshots, snapshots=True)
-            context.tracing.stop_chunk()
         return Session(self, context, context.new_page(), secrets)
 
+    def run_concurrently(self, tasks: list[Callable[[], None]]) -> None:
+        """Run every task in a greenlet of its own on this thread, sharing this browser; return when all
+        have finished. A task's exception is logged and does not stop the others (tasks report their own
+        errors)."""
+        sync = self._pw  # the loop and dispatcher of Playwright's sync API on this thread
+        loop, dispatcher = sync._loop, sync._dispatcher_fiber
+        left = len(tasks)
+        finished = loop.create_future()
+
+        def start(task: Callable[[], None]) -> None:
+            def body() -> None:
+                nonlocal left
+                try:
+                    task()
+                except BaseException:  # noqa: BLE001 - must not escape into Playwright's event loop
+                    log.exception("a browser task failed")
+                finally:
+                    left -= 1
+                    if left == 0:
+                        finished.set_result(None)
+            greenlet.greenlet(body).switch()  # parent: the dispatcher, which goes on when the task waits
+
+        if not tasks:
+            return
+        for task in tasks:
+            loop.call_soon(start, task)
+        wait_for_future(loop, dispatcher, finished)
+
     def kill(self) -> None:
-        """Kill this Chromium at once (it is found by a marker on its command line)."""
+        """Kill this Chromium at once (it is found by a marker on its command line); safe from any thread."""
+        self._killed = True
         for pid in _pids_with_arg(self._marker):
             try:
                 os.kill(pid, signal.SIGKILL)
@@ -145,6 +190,7 @@ class Session:
         self.page = page
         self.secrets = tuple(s for s in secrets if s)
         self._chunk_open = False
+        self._traced = False  # whether this context's tracing has started (at the first attempt)
 
     @property
     def options(self) -> BrowserOptions:
@@ -172,9 +218,14 @@ class Session:
 
     @contextmanager
     def private_page(self) -> Iterator[Page]:
-        """A page in a separate, untraced browser context, for typing secrets; on a clean exit its
-        cookies (the login) are copied into this session. Tracing records network traffic even
-        between chunks, so a password must never be typed in the traced context at all."""
+        """A page no trace records, for typing secrets; on a clean exit the login is this session's.
+        Tracing records network traffic even between chunks, so a password must never be typed in a
+        traced context at all: so, once this session's tracing has started, this is a page in a separate,
+        untraced context whose cookies are then copied into the session; before (a sign-in ahead of the
+        first attempt, or tracing off) it is the session's own page, which saves a context."""
+        if not self._traced:
+            yield self.page
+            return
         context = self.browser.new_context()
         try:
             yield context.new_page()
@@ -209,6 +260,8 @@ class Session:
                                           self.redact(f"could not capture {name}: {first_line(str(exc))}\n")))
         finally:
             watchdog.cancel()
+        if time.monotonic() - started >= deadline:
+            self.browser.kill()  # a page that cannot be captured in time is hung: this session is dead
         return written
 
     def close(self) -> None:
@@ -239,9 +292,15 @@ class Session:
     # -- trace chunks -----------------------------------------------------------
 
     def _start_chunk(self) -> None:
-        if self.options.trace and not self._chunk_open:
+        if not self.options.trace or self._chunk_open:
+            return
+        if self._traced:
             self.context.tracing.start_chunk()
-            self._chunk_open = True
+        else:  # starting the tracing opens its first chunk
+            self.context.tracing.start(screenshots=self.options.trace_screenshots,
+                                       snapshots=self.options.trace_snapshots)
+            self._traced = True
+        self._chunk_open = True
 
     def _stop_chunk(self, path: Path | None) -> bool:
         if not self._chunk_open:

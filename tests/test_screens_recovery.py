@@ -6,12 +6,13 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from pathlib import Path
 
 from connectors.browser import Browser, BrowserOptions
-from orderbots import config, states
+from orderbots import bot, config, states
 
 from tests.plugins.screens import (add_validated, files_containing, make_order, run_until_settled,
                                    write_config)
@@ -104,3 +105,60 @@ def test_capture_of_a_live_page_writes_screenshot_html_and_trace(tmp_path, setti
     assert "[REDACTED]" in (folder / "page.html").read_text()
     assert zipfile.is_zipfile(folder / "trace.zip")
     assert not (tmp_path / "attempt-3").exists()
+
+
+def test_browser_dying_mid_run_is_replaced_and_every_order_entered_once(home, sandbox_server):
+    """All workers share one Chromium: when it dies, their attempts are retried and the run starts a new one."""
+    write_config(home, sandbox_server.url, workers=3, retry_backoff=0)
+    settings = config.load(home)
+    with settings.open_store() as store:
+        keys = [add_validated(store, make_order(f"PO-CRASH-{n}")) for n in range(9)]
+    sandbox_server.set_faults(latency=0.05)
+    killed = []
+
+    def kill_chromium_once_an_order_is_entering():
+        deadline = time.monotonic() + 60
+        with settings.open_store() as store:
+            while time.monotonic() < deadline and not store.items(states.ENTERING_ERP):
+                time.sleep(0.02)
+        killed.extend(_chromium_pids())
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_chromium_once_an_order_is_entering)
+    killer.start()
+    first = bot.run_bot("erp_entry", settings)
+    killer.join()
+    run_until_settled(settings, "erp_entry")
+
+    assert killed and first.counts.get("retry")
+    assert first.counts.get("entered", 0) + first.counts.get("found", 0) == 9  # the same run went on
+    assert sorted(o["po"] for o in sandbox_server.orders()) == sorted(f"PO-CRASH-{n}" for n in range(9))
+    with settings.open_store() as store:
+        assert all(store.get(k).state == states.IN_ERP for k in keys)
+    assert not _chromium_pids()  # nothing left running
+
+
+def _chromium_pids() -> list[int]:
+    """The Chromium browsers this test process started (marked ``--orderbots-browser``), not their helpers."""
+    parent, marked = {}, []
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            parent[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.startswith(b"--orderbots-browser=") for a in args) and not any(a.startswith(b"--type=")
+                                                                                 for a in args):
+            marked.append(int(entry.name))
+
+    def mine(pid: int) -> bool:
+        while pid > 1:
+            pid = parent.get(pid, 0)
+            if pid == os.getpid():
+                return True
+        return False
+
+    return [pid for pid in marked if mine(pid)]
