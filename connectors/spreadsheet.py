@@ -249,14 +249,12 @@ def _sheet_table(sheet, meta) -> Table:
 
 def _none_where_blank(row: list[Any], probe: list[Any]) -> list[Any]:
     """``row`` with ``None`` (in place) wherever ``probe`` (the row, or its stripped texts) holds ``""``;
-    one C-level scan per blank cell, as this runs for every row."""
+    C-level scans only (a count, then one per blank cell), as this runs for every row."""
     i = -1
-    try:
-        while True:
-            i = probe.index("", i + 1)
-            row[i] = None
-    except ValueError:
-        return row
+    for _ in range(probe.count("")):
+        i = probe.index("", i + 1)
+        row[i] = None
+    return row
 
 
 def _fill_merged(rows: list[list[Any]], r0: int, c0: int, r1: int, c1: int) -> None:

@@ -115,8 +115,10 @@ class Order:
         return {
             "channel": self.channel, "source_ref": self.source_ref, "customer": vars(self.customer).copy(),
             "po_number": self.po_number,
-            "lines": [{"line_no": l.line_no, "sku": l.sku, "qty": _number(l.qty), "description": l.description,
-                       "unit": l.unit, "unit_price": _number(l.unit_price)} for l in self.lines],
+            "lines": [{"line_no": l.line_no, "sku": l.sku,
+                       "qty": str(l.qty) if l.qty.__class__ is Decimal else _number(l.qty),
+                       "description": l.description, "unit": l.unit,
+                       "unit_price": None if l.unit_price is None else _number(l.unit_price)} for l in self.lines],
             "received_at": self.received_at.isoformat(), "currency": self.currency,
             "requested_date": None if self.requested_date is None else self.requested_date.isoformat(),
             "ship_to": vars(self.ship_to).copy(), "notes": self.notes, "raw_path": self.raw_path,
@@ -131,14 +133,29 @@ class Order:
         d["customer"] = Customer(**d["customer"])
         d["ship_to"] = Address(**d.get("ship_to") or {})
         d["lines"] = [
-            OrderLine(l["line_no"], l["sku"], Decimal(l["qty"]), l.get("description", ""), l.get("unit", "EA"),
-                      None if l.get("unit_price") is None else Decimal(l["unit_price"]))
+            OrderLine(l["line_no"], l["sku"], _decimal(l["qty"]), l.get("description", ""), l.get("unit", "EA"),
+                      None if (price := l.get("unit_price")) is None else _decimal(price))
             for l in d["lines"]
         ]
         d["received_at"] = datetime.fromisoformat(d["received_at"])
         d["requested_date"] = date.fromisoformat(d["requested_date"]) if d.get("requested_date") else None
         d["problems"] = [Finding(**p) for p in d.get("problems") or []]
         return cls(**d)
+
+
+_DECIMALS: dict[str | int, Decimal] = {}
+
+
+def _decimal(text: str | int) -> Decimal:
+    """``Decimal(text)``, shared for the few thousand texts seen first (quantities and prices repeat
+    across the lines of stored orders; a ``Decimal`` is immutable)."""
+    try:
+        return _DECIMALS[text]
+    except KeyError:
+        number = Decimal(text)
+        if len(_DECIMALS) < 4096:
+            _DECIMALS[text] = number
+        return number
 
 
 def _number(value: Decimal | int | None) -> str | int | None:

@@ -19,10 +19,12 @@ goes to ``retry_wait`` (then ``failed``) like any step failure.
 
 Items are claimed in batches of ``GROUP_SIZE`` (``store.claim_batch``) and
 evaluated with the database unlocked (a stock lookup may take a while); the
-batch's decisions then commit in one transaction, because a commit per order
-is bound by fsync. A crash loses at most the open batch's decisions, which are
-simply made again once the leases expire: validation has no outside side
-effects, and its notices are written in the same transaction as the decision.
+batch's decisions then commit in one transaction (``store.transition_many``: a
+few statements for the whole batch), because a commit per order is bound by
+fsync. A crash loses at most the open batch's decisions, which are simply made
+again once the leases expire: validation has no outside side effects, and its
+notices are written in the same transaction as the decision. The cyclic garbage
+collector is paused while a batch is handled (``orderbots.gcpause``).
 
 Open exposure for the credit check is read once per call: the value of each
 customer's orders that are past ``received`` and not done or rejected (held
@@ -43,10 +45,11 @@ from typing import Callable
 
 from . import notices, states
 from .errors import ApplicationError
+from .gcpause import paused_gc
 from .masterdata import MasterData
 from .model import Finding
 from .rules import Exposure, RuleContext, RuleSet, load_rules
-from .rules.builtin import line_value, order_value
+from .rules.builtin import line_value
 from .rules.stock import requested_skus, stock_findings
 from .store import Store, WorkItem
 
@@ -123,7 +126,7 @@ def _validate_group(ctx, rules: RuleSet, batch: RuleContext, stock: _Stock | Non
     if size <= 0 or ctx.stopping():
         return False
     decided: Counter = Counter()
-    with ctx.store.claim_batch(states.VALIDATE, ctx.owner, limit=size) as items:
+    with paused_gc(), ctx.store.claim_batch(states.VALIDATE, ctx.owner, limit=size) as items:
         if not items:
             return False
         decisions = []
@@ -131,42 +134,41 @@ def _validate_group(ctx, rules: RuleSet, batch: RuleContext, stock: _Stock | Non
             if ctx.stopping():
                 break
             try:
-                decisions.append(_decide(ctx, item, _evaluate(item, rules, batch, stock), batch))
+                item_ctx = batch.for_item(item.key, item.duplicate_of)
+                decisions.append(_decide(item, _evaluate(item, rules, item_ctx, stock), item_ctx))
             except Exception as exc:  # noqa: BLE001 - a failing rule or lookup retries this order only
                 ctx.store.fail_attempt(item.key, states.VALIDATE, exc, ctx.owner)
                 decided[ERROR] += 1
-        with ctx.store.transaction():
-            for key, to, fields in decisions:
-                ctx.store.transition(key, to, actor=ctx.owner, **fields)
-                decided[to] += 1
+        ctx.store.transition_many(decisions, actor=ctx.owner)
+        decided.update(to for _, to, _ in decisions)
     counts.update(decided)
     for outcome, n in decided.items():
         ctx.run.count(outcome, n)
     return True
 
 
-def _evaluate(item: WorkItem, rules: RuleSet, batch: RuleContext, stock: _Stock | None) -> list[Finding]:
+def _evaluate(item: WorkItem, rules: RuleSet, item_ctx: RuleContext, stock: _Stock | None) -> list[Finding]:
     """The findings of the rules, and of the stock check while it runs alongside them."""
     pending = stock.start(requested_skus(item.order)) if stock else None
-    findings = rules.evaluate(item.order, batch.for_item(item.key, item.duplicate_of))
+    findings = rules.evaluate(item.order, item_ctx)
     if stock:
         findings += stock_findings(item.order, stock.result(pending))
     return findings
 
 
-def _decide(ctx, item: WorkItem, findings: list[Finding], batch: RuleContext) -> tuple[str, str, dict]:
+def _decide(item: WorkItem, findings: list[Finding], item_ctx: RuleContext) -> tuple[str, str, dict]:
     """The outcome of ``findings`` on ``item`` as (key, new state, transition fields); the credit
     exposure of later orders in this call counts it at once."""
     severities = {f.severity for f in findings}
     order, key = item.order, item.key
     if "reject" in severities:
         to = states.REJECTED
-        batch.exposure.remove(key)
+        item_ctx.exposure.remove(key)
         extra = {"resume_step": states.VALIDATE.name,
                  "notices": notices.rejected(order, key, findings)}
     else:
         to = states.HELD if "hold" in severities else states.VALIDATED
-        batch.exposure.add(key, order.customer.id, order_value(order, batch.masterdata))
+        item_ctx.exposure.add(key, order.customer.id, item_ctx.order_value(order))
         extra = {"resume_step": states.VALIDATE.name} if to == states.HELD else {"attempts": 0}
     decisive = [f.code for f in findings if f.severity == ("reject" if to == states.REJECTED else "hold")]
     reason = ", ".join(decisive) or ("passed with warnings" if findings else "all rules passed")

@@ -371,30 +371,49 @@ class Store:
                    data: dict[str, Any] | None = None, notices: list[Notice] = (),
                    **fields: Any) -> None:
         """Move ``key`` to state ``to``, set ``fields`` (columns), append an event, enqueue notices."""
-        unknown = fields.keys() - _SETTABLE
-        if unknown:
-            raise ValueError(f"cannot set {sorted(unknown)}")
+        self.transition_many([(key, to, {**fields, "reason": reason, "data": data, "notices": notices})],
+                             actor=actor)
+
+    def transition_many(self, moves: list[tuple[str, str, dict[str, Any]]], *, actor: str) -> None:
+        """``transition(key, to, actor=actor, **fields)`` for each ``(key, to, fields)`` of ``moves`` in turn,
+        with the same checks, columns, events and notices, in one transaction of a few statements: one read
+        of the current states, then one executemany per set of columns and one for all events. An unknown
+        key or an illegal move raises as ``transition`` does, and nothing of ``moves`` is recorded."""
+        if not moves:
+            return
         with self.transaction() as db:
-            row = db.execute("SELECT state FROM orders WHERE key = ?", (key,)).fetchone()
-            if row is None:
-                raise UnknownOrder(f"no order with key {key!r}")
-            src = row["state"]
-            if not states.allowed(src, to):
-                raise IllegalTransition(f"{key}: cannot go from {src} to {to}")
+            current: dict[str, str] = {}
+            for chunk in _chunks(list({key for key, _, _ in moves}), 500):
+                current.update(db.execute(f"SELECT key, state FROM orders WHERE key IN "
+                                          f"({','.join('?' * len(chunk))})", chunk).fetchall())
             now = utcnow()
-            columns = {"state": to, "updated_at": now}
-            for name, value in fields.items():
-                if name == "findings":
-                    columns["findings_json"] = _JSON([f.__dict__ for f in value])
-                elif name == "order":
-                    columns["order_json"] = _JSON(value.to_dict())
-                else:
-                    columns[name] = value
-            assignments = ", ".join(f"{c} = ?" for c in columns)
-            db.execute(f"UPDATE orders SET {assignments} WHERE key = ?", (*columns.values(), key))
-            db.execute(_EVENT_SQL, _event_row(key, actor, src, to, reason, data or {}, now))
-            if notices:
-                db.executemany(_OUTBOX_SQL, _outbox_rows(key, notices, now))
+            updates: dict[tuple[str, ...], list[tuple]] = {}  # rows per set of columns
+            moved: set[str] = set()
+            events, outbox = [], []
+            for key, to, fields in moves:
+                if key in moved:  # a second move of one key: its first must be written before it
+                    _update_orders(db, updates)
+                    moved.clear()
+                moved.add(key)
+                fields = dict(fields)
+                reason, data, notices = fields.pop("reason", ""), fields.pop("data", None), fields.pop("notices", ())
+                unknown = fields.keys() - _SETTABLE
+                if unknown:
+                    raise ValueError(f"cannot set {sorted(unknown)}")
+                src = current.get(key)
+                if src is None:
+                    raise UnknownOrder(f"no order with key {key!r}")
+                if not states.allowed(src, to):
+                    raise IllegalTransition(f"{key}: cannot go from {src} to {to}")
+                current[key] = to
+                columns = {"state": to, "updated_at": now, **_column_values(fields)}
+                updates.setdefault(tuple(columns), []).append((*columns.values(), key))
+                events.append(_event_row(key, actor, src, to, reason, data or {}, now))
+                outbox += _outbox_rows(key, notices, now)
+            _update_orders(db, updates)
+            db.executemany(_EVENT_SQL, events)
+            if outbox:
+                db.executemany(_OUTBOX_SQL, outbox)
 
     def hold_or_reject(self, key: str, exc: BusinessError, actor: str, step: Step,
                        notices: list[Notice] = ()) -> None:
@@ -562,6 +581,26 @@ class Store:
             "INSERT INTO sync_state (name, data_json, updated_at) VALUES (?,?,?) "
             "ON CONFLICT(name) DO UPDATE SET data_json = excluded.data_json, updated_at = excluded.updated_at",
             (name, json.dumps(data), utcnow()))
+
+
+def _update_orders(db: sqlite3.Connection, updates: dict[tuple[str, ...], list[tuple]]) -> None:
+    """Run and clear ``updates``: rows of (values of the columns named by the key..., order key)."""
+    for names, rows in updates.items():
+        db.executemany(f"UPDATE orders SET {', '.join(f'{c} = ?' for c in names)} WHERE key = ?", rows)
+    updates.clear()
+
+
+def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """The ``orders`` columns that ``transition`` ``fields`` set (findings and order as JSON)."""
+    columns = {}
+    for name, value in fields.items():
+        if name == "findings":
+            columns["findings_json"] = _JSON([f.__dict__ for f in value])
+        elif name == "order":
+            columns["order_json"] = _JSON(value.to_dict())
+        else:
+            columns[name] = value
+    return columns
 
 
 NOTICE_STATUS = {  # outbox rows by what happened to them; a given-up notice is due at +infinity

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
 from .errors import ConfigError, InputError
 from .masterdata import MasterData
@@ -241,6 +241,24 @@ def _month(n: int) -> str:
     return date(2000, n, 1).strftime("%B")
 
 
+_parse_date = lru_cache(maxsize=4096, typed=True)(parse_date)  # dates repeat down a column; results are immutable
+
+
+def _remembering(convert: Callable[[Any], str]) -> Callable[[Any], str]:
+    """``convert`` remembering its result per ``str`` cell value (SKUs, descriptions, POs repeat down a
+    column); other values are converted each time (``1``, ``1.0`` and ``True`` are equal keys)."""
+    memo: dict[str, str] = {}
+
+    def converted(value: Any) -> str:
+        if value.__class__ is not str:
+            return convert(value)
+        text = memo.get(value)
+        if text is None:
+            text = memo[value] = convert(value)
+        return text
+    return converted
+
+
 @lru_cache(maxsize=32)
 def _header_lookup(aliases: tuple[tuple[str, tuple[str, ...]], ...]) -> dict[str, str]:
     """Normalised header text -> order field, for ``aliases`` as a tuple of (field, texts); built once per
@@ -285,6 +303,7 @@ class _TableReader:
         self.lookup = _header_lookup(tuple((name, tuple(names)) for name, names in aliases.items()))
         self.order_columns: list[tuple[str, int]] = []
         self.customers: dict[Any, Customer | None] = {}  # by the row's customer cell value(s)
+        self.text, self.identifier = _remembering(cell_text), _remembering(_identifier)
 
     def where(self, row_no: int, col: int | None = None) -> str:
         place = f"{self.source_name}, sheet {self.table.name!r}, row {row_no}"
@@ -309,18 +328,20 @@ class _TableReader:
         current: _Group | None = None
         orphans: list[int] = []
         result = TableResult([], header_row, {f: self.headers[i] for f, i in self.columns.items()})
-        po_col = self.po_col
+        po_col, first_row = self.po_col, self.table.first_row
+        header_po = rows[header_index][po_col]
         needed = max(self.columns.values()) + 1
+        identifier, order_values = self.identifier, self.order_values
         for offset, row in enumerate(rows[header_index + 1:], start=header_index + 1):
-            if row.count(None) + row.count("") == len(row):
+            if (not row or row[0] is None or row[0] == "") and row.count(None) + row.count("") == len(row):
                 continue
             if len(row) < needed:
                 row = row + [None] * (needed - len(row))  # short rows: every mapped column exists
-            if row[po_col] == rows[header_index][po_col] and self._repeats_header(row):
+            if row[po_col] == header_po and self._repeats_header(row):
                 continue  # the header repeated (printed pages, concatenated exports)
-            row_no = self.table.first_row + offset
+            row_no = first_row + offset
             result.rows += 1
-            po = _identifier(row[po_col])
+            po = identifier(row[po_col])
             if po:
                 customer = self._customer(row)
                 key = (customer.id if customer else "", po)
@@ -336,7 +357,8 @@ class _TableReader:
                     {"en": f"{self.where(row_no)}: no PO number; taken as part of PO {current.order.po_number} "
                            "from the rows above"}, "po_number"))
             current.last_row = row_no
-            self._order_fields(current, row, row_no)
+            if order_values is not None and order_values(row) != current.first_values:
+                self._order_fields(current, row, row_no)  # the group's first row, or one with other values
             if self._add_line(current, row, row_no):
                 result.lines += 1
         if not groups:
@@ -429,13 +451,10 @@ class _TableReader:
         return _Group(order, row_no, row_no)
 
     def _order_fields(self, group: _Group, row: list[Any], row_no: int) -> None:
-        if self.order_values is None:
-            return
-        values = self.order_values(row)
+        """Set the order-level fields of ``group`` from ``row``; the caller skips rows whose order-level cells
+        equal those of the group's first row (which set or skipped each field: nothing new)."""
         if group.first_values is _UNSET:
-            group.first_values = values
-        elif values == group.first_values:
-            return  # the same cells as the order's first row, which set or skipped each field: nothing new
+            group.first_values = self.order_values(row)
         order = group.order
         for name, i in self.order_columns:
             if row[i] is None:
@@ -447,7 +466,8 @@ class _TableReader:
             if not text:
                 continue
             if name == "requested_date":
-                text = str(parse_date(row[i])[0] or text)  # 47574 and 2030-04-01 are the same date
+                when, reason = _parse_date(row[i])
+                text = str(when or text)  # 47574 and 2030-04-01 are the same date
             previous = group.values.get(name)
             if previous is not None:
                 if previous != text:
@@ -459,7 +479,7 @@ class _TableReader:
             group.values[name], group.raw[name] = text, row[i]
             self._check_formula(order, text, row_no, name, i)
             if name == "requested_date":
-                order.requested_date, reason = parse_date(row[i])
+                order.requested_date = when
                 if reason:
                     order.problems.append(Finding("bad_date", "hold",
                                                   {"en": f"{self.where(row_no, i)}: {text!r} {reason}"}, name))
@@ -472,21 +492,21 @@ class _TableReader:
 
     def _add_line(self, group: _Group, row: list[Any], row_no: int) -> bool:
         """Add ``row`` as a line of ``group``; False (and a finding per problem) if it cannot be one."""
-        sku = _identifier(row[self.sku_col])
+        sku = self.identifier(row[self.sku_col])
         qty = parse_decimal(row[self.qty_col])
         price_col = self.price_col
-        price_text = "" if price_col is None else cell_text(row[price_col])
+        price_text = "" if price_col is None or row[price_col] is None else self.text(row[price_col])
         price = parse_decimal(row[price_col]) if price_text else None
         beyond = len(row) > self.width and any(cell_text(c) for c in row[self.width:])
         if not sku or qty is None or (price_text and price is None) or beyond:
             self._bad_line(group.order, row, row_no, sku, qty, price_text, beyond)
             return False
         order = group.order
-        description = "" if self.description_col is None else cell_text(row[self.description_col])
+        description = "" if self.description_col is None else self.text(row[self.description_col])
         if sku[0] in _FORMULA_CHARS or description[:1] in _FORMULA_CHARS:
             for name, text in (("sku", sku), ("description", description)):
                 self._check_formula(order, text, row_no, name, self.columns.get(name))
-        unit = "" if self.unit_col is None else cell_text(row[self.unit_col])
+        unit = "" if self.unit_col is None else self.text(row[self.unit_col])
         order.lines.append(OrderLine(len(order.lines) + 1, sku, qty, description, unit or "EA", price))
         return True
 

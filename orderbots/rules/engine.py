@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from ..masterdata import MasterData
 from ..model import Finding, Order
+from .builtin import order_value
 from .registry import Check, Hit
 
 
@@ -58,10 +59,18 @@ class RuleContext:
     exposure: Exposure = field(default_factory=Exposure)
     key: str = ""
     duplicate_of: str | None = None
+    _value: tuple[Order, Decimal] | None = None
 
     def for_item(self, key: str, duplicate_of: str | None) -> "RuleContext":
         """The same batch context for one stored order."""
         return RuleContext(self.masterdata, self.today, self.exposure, key, duplicate_of)
+
+    def order_value(self, order: Order) -> Decimal:
+        """``builtin.order_value(order)``, computed once per item context (the credit rule and the
+        exposure bookkeeping both need it)."""
+        if self._value is None or self._value[0] is not order:
+            self._value = (order, order_value(order, self.masterdata))
+        return self._value[1]
 
 
 class _Placeholders(dict):
