@@ -75,7 +75,7 @@ MODES = ("detail", "export")
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 DECIMAL = re.compile(r"\d{1,12}(\.\d{1,6})?")
 KEYS = {"name", "url", "customer", "user", "password_env", "mode", "item_map", "workers", "retries", "action_timeout",
-        "navigation_timeout", "capture_timeout", "trace"}
+        "navigation_timeout", "capture_timeout", "trace", "trace_snapshots"}
 HOLDABLE = {states.RECEIVED: states.VALIDATE, states.VALIDATED: states.ERP_ENTRY, states.IN_ERP: states.WMS_RELEASE,
             states.RETRY_WAIT: None, states.FAILED: None}  # None: the step the item was at (resume_step)
 BUSY = (states.ENTERING_ERP, states.RELEASING_WMS)
@@ -160,9 +160,12 @@ def _portal(settings: config_mod.Settings, entry, masterdata: MasterData) -> Por
             raise fail(key, f"must be a number >= 0, not {value!r}")
         return kind(value)
 
-    trace = entry.get("trace", True)
-    if not isinstance(trace, bool):
-        raise fail("trace", "must be true or false")
+    def flag(key: str, default: bool) -> bool:
+        value = entry.get(key, default)
+        if not isinstance(value, bool):
+            raise fail(key, "must be true or false")
+        return value
+
     try:
         password = config_mod.secret(entry["password_env"], f"password of portal {entry['name']}")
     except ConfigError as exc:
@@ -170,7 +173,8 @@ def _portal(settings: config_mod.Settings, entry, masterdata: MasterData) -> Por
     options = BrowserOptions(executable=settings.chromium,
                              action_timeout=number("action_timeout", 10.0),
                              navigation_timeout=number("navigation_timeout", 20.0),
-                             capture_timeout=number("capture_timeout", 10.0), trace=trace)
+                             capture_timeout=number("capture_timeout", 10.0), trace=flag("trace", True),
+                             trace_snapshots=flag("trace_snapshots", False))
     return PortalConfig(entry["name"], entry["url"], record.as_customer(), entry["user"], password, mode,
                         {str(k).strip(): str(v) for k, v in item_map.items()}, max(1, number("workers", 2, int)),
                         number("retries", 2, int), options)

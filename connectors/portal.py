@@ -13,6 +13,8 @@ joined by new ones, and pages may hold any number of rows. ``PortalScreens``:
 - ``read_po(number) -> PurchaseOrder``: the detail page; ``raw`` is its HTML.
 - ``acknowledge(number) -> str``: press "Acknowledge" unless the PO is no longer
   new; returns the PO's status afterwards (``acknowledged`` or ``cancelled``).
+  The button's form is posted from the detail page just read (``post_in_place``:
+  one round trip, no second page load per PO); the answer page is checked.
 
 Values are returned as the portal shows them (text); statuses in lower case.
 Each step is a ``ScreenApp.action`` (an expired session is signed in again) and
@@ -106,30 +108,62 @@ def _checked(values: dict[str, str], where: str) -> dict[str, str]:
     return {**values, "status": status, "changed": values["changed"].strip()}
 
 
-_SNAPSHOT = """() => {
+# Reads one document (the page shown, or one parsed from an answer): heading, alerts, the <dl> record,
+# links, buttons and tables. A parsed document is not rendered, so innerText is its text content there.
+_READ_DOC = """doc => {
   const text = el => (el ? el.innerText.trim() : '');
   const record = {};
-  const dl = document.querySelector('dl');
+  const dl = doc.querySelector('dl');
   if (dl) { let key = null;
     for (const el of dl.children) {
       if (el.tagName === 'DT') key = text(el);
       else if (el.tagName === 'DD' && key !== null) { record[key] = text(el); key = null; } } }
   const links = {};
-  for (const a of document.querySelectorAll('a[href]')) if (!(text(a) in links)) links[text(a)] = a.getAttribute('href');
+  for (const a of doc.querySelectorAll('a[href]')) if (!(text(a) in links)) links[text(a)] = a.getAttribute('href');
   return {
-    heading: text(document.querySelector('h1')),
-    alerts: [...document.querySelectorAll('[role="alert"] p')].map(text).filter(Boolean),
+    heading: text(doc.querySelector('h1')),
+    alerts: [...doc.querySelectorAll('[role="alert"] p')].map(text).filter(Boolean),
     record, links,
-    buttons: [...document.querySelectorAll('button')].map(text),
-    tables: [...document.querySelectorAll('table')].map(t => [...t.rows].map(r => [...r.cells].map(text))),
-    html: document.documentElement.outerHTML,
+    buttons: [...doc.querySelectorAll('button')].map(text),
+    tables: [...doc.querySelectorAll('table')].map(t => [...t.rows].map(r => [...r.cells].map(text))),
   }; }"""
+
+_SNAPSHOT = f"""() => ({{ ...({_READ_DOC})(document), html: document.documentElement.outerHTML }})"""
+
+# Presses a button (found by role and exact name, visible, enabled, exactly one) by posting its form with
+# fetch, as the browser would (same fields, cookies, redirects followed), while the page stays where it is;
+# returns the answer's status, final URL and page read like _SNAPSHOT, or {problem} and nothing is posted,
+# or {timeout} when the whole answer did not arrive within ``ms``. An error answer (HTTP >= 400) replaces the
+# page shown, so the evidence shows what the portal answered.
+_POST_IN_PLACE = f"""async ([name, ms]) => {{
+  const norm = s => (s || '').replace(/\\s+/g, ' ').trim();
+  const found = [...document.querySelectorAll('button, input[type=submit]')]
+    .filter(b => norm(b.getAttribute('aria-label') || b.textContent || b.value) === name && b.getClientRects().length);
+  if (found.length !== 1) return {{problem: found.length ? 'several buttons' : 'no button'}};
+  const button = found[0], form = button.form;
+  if (button.disabled || button.type !== 'submit' || !form || form.method !== 'post')
+    return {{problem: 'no enabled submit button of a form'}};
+  let answer, html;
+  try {{
+    answer = await fetch(form.action, {{method: 'POST', body: new URLSearchParams(new FormData(form, button)),
+                                       credentials: 'same-origin', signal: AbortSignal.timeout(ms)}});
+    html = await answer.text();
+  }} catch (error) {{
+    if (error.name === 'TimeoutError') return {{timeout: true}};
+    throw error;
+  }}
+  const doc = new DOMParser().parseFromString(html, 'text/html');
+  const shown = {{ ...({_READ_DOC})(doc), html, status: answer.status, url: answer.url }};
+  if (answer.status >= 400) document.replaceChild(document.adoptNode(doc.documentElement), document.documentElement);
+  return shown;
+}}"""
 
 
 @dataclass
 class Snapshot:
-    """One page as read by ``PortalScreens.snapshot``: texts of the heading, alerts, ``<dl>`` record (dt -> dd),
-    links (text -> href), buttons, tables (rows of cell texts, header row first) and the HTML."""
+    """One page as read by ``PortalScreens.snapshot`` (or an answer by ``post_in_place``): texts of the heading,
+    alerts, ``<dl>`` record (dt -> dd), links (text -> href), buttons, tables (rows of cell texts, header row
+    first) and the HTML."""
 
     url: str
     heading: str
@@ -164,6 +198,7 @@ class PortalScreens(ScreenApp):
     def __init__(self, *args, retries: int = 2, **kwargs):
         super().__init__(*args, **kwargs)
         self.retries = retries
+        self._shown: Snapshot | None = None  # the PO page ``read_po`` just read, still open
 
     def login(self) -> None:
         try:
@@ -226,6 +261,30 @@ class PortalScreens(ScreenApp):
         """Everything the bot reads from the current page, in one round trip to the browser."""
         return Snapshot(**self.page.evaluate(_SNAPSHOT), url=self.page.url)
 
+    def post_in_place(self, button: str, what: str) -> "Snapshot":
+        """Press the button named ``button`` on the current page by posting its form from the page (one round
+        trip, no page load: the page stays as it is) and return the answer page, checked like ``post``:
+        ``SessionExpired`` when it is the login page, ``ApplicationError`` for HTTP >= 400, a missing button or
+        no whole answer within the navigation timeout."""
+        self.heartbeat()
+        seconds = self.session.options.navigation_timeout
+        answer = self.page.evaluate(_POST_IN_PLACE, [button, seconds * 1000])
+        if "timeout" in answer:
+            raise ApplicationError(f"{self.name}: timed out when {what}: no answer within {seconds:g} s")
+        if "problem" in answer:
+            raise ApplicationError(f"{self.name} page {urlparse(self.page.url).path}: {answer['problem']} "
+                                   f"{button!r} when {what}")
+        status = answer.pop("status")
+        page = Snapshot(**answer)
+        if urlparse(page.url).path.rstrip("/") == self.login_path:
+            self.logged_in = False
+            raise SessionExpired(f"{self.name} session ended when {what}: "
+                                 f"{'; '.join(page.alerts) or 'login page shown'}")
+        if status >= 400:
+            raise ApplicationError(f"{self.name} answered HTTP {status} when {what}"
+                                   + (f": {'; '.join(page.alerts)}" if page.alerts else ""))
+        return page
+
     # -- a detail page --------------------------------------------------------------
 
     def read_po(self, number: str) -> PurchaseOrder:
@@ -233,15 +292,17 @@ class PortalScreens(ScreenApp):
         return self.step(f"reading purchase order {number}", lambda: self._read_po(number))
 
     def _read_po(self, number: str) -> PurchaseOrder:
+        self._shown = None
         self.goto(self._detail_path(number))
-        page = self._expect_po(number)
+        page = self._expect_po(number, self.snapshot())
         where = f"page of PO {number}"
         header = _checked(canonical(page.record, HEADER_KEYS, where), where)
         lines = [canonical(l, LINE_KEYS, where) for l in page.grid("buyer_item")]
+        self._shown = page
         return PurchaseOrder(number, header["status"], header["changed"], header, lines, page.html)
 
-    def _expect_po(self, number: str) -> "Snapshot":
-        page = self.snapshot()
+    @staticmethod
+    def _expect_po(number: str, page: "Snapshot") -> "Snapshot":
         if page.heading != f"Purchase order {number}":
             raise ApplicationError(f"expected the page of purchase order {number}, got {page.heading!r}: "
                                    f"{'; '.join(page.alerts) or 'no reason shown'}")
@@ -258,14 +319,14 @@ class PortalScreens(ScreenApp):
         return self.step(f"acknowledging purchase order {number}", lambda: self._acknowledge(number))
 
     def _acknowledge(self, number: str) -> str:
+        page, self._shown = self._shown, None  # a retry opens the page again
         path = self._detail_path(number)
-        if urlparse(self.page.url).path != path:  # else the page just read is still open
+        if page is None or page.heading != f"Purchase order {number}" or urlparse(self.page.url).path != path:
             self.goto(path)
-        page = self._expect_po(number)
+            page = self._expect_po(number, self.snapshot())
         if "Acknowledge" in page.buttons:
-            self.post(self.page.get_by_role("button", name="Acknowledge", exact=True),
-                      f"acknowledging purchase order {number}")
-            page = self._expect_po(number)
+            page = self._expect_po(number, self.post_in_place("Acknowledge", f"acknowledging purchase order "
+                                                                              f"{number}"))
         status = page.record.get("Status", "").strip().lower()
         if status not in ("acknowledged", "cancelled"):
             raise ApplicationError(f"purchase order {number} is still {status or 'unknown'} after "
