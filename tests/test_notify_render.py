@@ -26,7 +26,7 @@ PAYLOADS = {
                    "failed": [{"key": "C1002/PO-9", "customer_id": "C1002", "customer_name": "",
                                "po_number": "PO-9", "state": "failed", "updated_at": "2024-06-01T07:30",
                                "reasons": ["erp_entry failed after 5 attempts: timeout"], "artifacts": []}],
-                   "undeliverable": [{"kind": "order_received", "recipient": "gone@nowhere.example",
+                   "undeliverable": [{"id": 17, "kind": "order_received", "recipient": "gone@nowhere.example",
                                       "order_key": "C1003/PO-1", "attempts": 1,
                                       "last_error": "Undeliverable: 550 no such user"}]},
 }
@@ -48,7 +48,7 @@ EXPECTED = {
                            ["C1001/PO-77", "stock: only 3 of WID-100 available",
                             "runlog/artifacts/4/C1001_PO-77/attempt-1/page.png", "C1002/PO-9",
                             "erp_entry failed after 5 attempts: timeout", "gone@nowhere.example",
-                            "550 no such user"]),
+                            "550 no such user", "orderbots resend NOTICE"]),
 }
 EXPECTED[("ops_digest", "zh-CN")] = EXPECTED[("ops_digest", "en")]  # ops mail falls back to English
 
@@ -70,6 +70,16 @@ def test_each_notice_renders_in_each_locale(renderer, kind, locale):
     assert "\n" not in out.subject
     assert out.html.lstrip().startswith("<!DOCTYPE html>")
     assert f'<html lang="{locale}">' in out.html
+
+
+def test_digest_names_each_undeliverable_notice_for_resend(renderer):
+    out = renderer.render("ops_digest", "en", PAYLOADS["ops_digest"])
+    assert "notice 17: order_received to gone@nowhere.example" in out.text
+    assert "<td>17</td><td>order_received</td>" in out.html
+    queued_before_ids = {**PAYLOADS["ops_digest"],
+                         "undeliverable": [{k: v for k, v in n.items() if k != "id"}
+                                           for n in PAYLOADS["ops_digest"]["undeliverable"]]}
+    assert "- order_received to gone@nowhere.example" in renderer.render("ops_digest", "en", queued_before_ids).text
 
 
 def test_confirmation_lists_every_line_in_a_table(renderer):
