@@ -6,7 +6,10 @@ Contract:
 - ``add_order`` inserts a new work item in ``received``, once per source and
   once per (customer, PO): a second source with the same PO is stored as a
   duplicate (``duplicate_of`` set) so the rules can hold or reject it.
-  ``add_orders`` does the same for a batch, in one transaction (bulk intake).
+  ``add_orders`` does the same for a batch, in one transaction (bulk intake). The
+  first claim of those orders through the same ``Store`` gets the very ``Order``
+  objects back instead of decoding their JSON again (the caller must not change
+  them after adding; each is handed out once).
 - ``claim(step, owner)`` is a context manager yielding one ``WorkItem`` (or
   ``None`` when there is no work). The claim takes a lease atomically: two
   workers, threads or processes, never hold the same item. On exit the lease is
@@ -96,10 +99,11 @@ class WorkItem:
     recovered: bool = False
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row, recovered: bool = False) -> "WorkItem":
+    def from_row(cls, row: sqlite3.Row, recovered: bool = False, order: Order | None = None) -> "WorkItem":
+        """The item of ``row``; ``order``, when given, is its order already decoded."""
         return cls(
             id=row["id"], key=row["key"], state=row["state"],
-            order=Order.from_dict(json.loads(row["order_json"])),
+            order=order or Order.from_dict(json.loads(row["order_json"])),
             findings=[Finding(**f) for f in json.loads(row["findings_json"])],
             attempts=row["attempts"], resume_step=row["resume_step"],
             erp_number=row["erp_number"], wms_ref=row["wms_ref"],
@@ -115,6 +119,7 @@ class Store:
     def __init__(self, path: str | Path, *, synchronous: str = "FULL"):
         self.path = Path(path)
         self.synchronous = synchronous.upper()
+        self._added: dict[str, Order] = {}  # order JSON written by add_orders -> its Order, until claimed
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None,
                                   check_same_thread=False)
@@ -210,9 +215,10 @@ class Store:
                                                 po).fetchone()[0]
                     stored[po] += 1
                     key = f"{order.key}#{stored[po]}"
+                text = _JSON(order.to_dict())
                 orders.append((key, order.customer.id, order.po_number, duplicate_of, order.channel,
-                               order.source_ref, states.RECEIVED, _JSON(order.to_dict()),
-                               order.received_at.isoformat(), now, now))
+                               order.source_ref, states.RECEIVED, text, order.received_at.isoformat(), now, now))
+                self._remember(text, order)
                 reason = f"duplicate of {duplicate_of}" if duplicate_of else f"from {order.channel}"
                 events.append(_event_row(key, actor, None, states.RECEIVED, reason, {"source_ref": order.source_ref},
                                          now))
@@ -349,7 +355,14 @@ class Store:
                     self._event(row["key"], owner, row["state"], row["state"],
                                 "lease expired during the step: outcome unknown, recovering", {})
         rows.sort(key=lambda r: r["id"])
-        return [WorkItem.from_row(r, recovered=r["state"] == step.working) for r in rows]
+        return [WorkItem.from_row(r, r["state"] == step.working, self._added.pop(r["order_json"], None))
+                for r in rows]
+
+    def _remember(self, text: str, order: Order) -> None:
+        """Keep ``order`` (stored as ``text``) for its first claim; at most ``ADDED_KEPT`` at a time."""
+        if len(self._added) >= ADDED_KEPT:
+            self._added.clear()
+        self._added[text] = order
 
     def extend_lease(self, key: str, owner: str, lease: float = 300.0) -> bool:
         """Push the lease of an item this owner holds; False if it no longer holds it."""
@@ -603,6 +616,7 @@ def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
+ADDED_KEPT = 50_000  # orders kept by Store._remember: a large file's worth
 NOTICE_STATUS = {  # outbox rows by what happened to them; a given-up notice is due at +infinity
     "undeliverable": "sent_at IS NULL AND next_attempt_at >= 9e999",
     "waiting": "sent_at IS NULL AND next_attempt_at < 9e999",

@@ -202,3 +202,14 @@ def test_state_changes_stay_fsynced_after_lease_commits(store):
         assert reopened.db.execute("SELECT lease_owner FROM orders").fetchone()[0] is None
     finally:
         reopened.close()
+
+
+def test_orders_just_added_reach_their_first_claim_without_decoding_and_only_once(store):
+    order = make_order()
+    [added] = store.add_orders([(order, [])])
+    with store.claim(states.VALIDATE, "w1") as first:
+        assert first.order is order  # handed over, not decoded again
+        first.order.po_number = "CHANGED IN MEMORY"
+    with store.claim(states.VALIDATE, "w1") as second:
+        assert second.key == added.key
+        assert second.order is not order and second.order == make_order()  # from the stored JSON
