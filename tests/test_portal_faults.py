@@ -42,10 +42,11 @@ def test_every_fault_ends_with_each_po_imported_once_and_acknowledged(home, port
     counts = sync_until_settled(home, portal)
     assert sorted(i.order.po_number for i in store_orders(home)) == numbers, counts  # each once
     assert {p["status"] for p in portal.pos().values()} == {"acknowledged"}, counts
-    if fault == "http_500":  # failed steps left evidence, without the password
-        evidence = [f for f in (home / "runlog" / "artifacts").rglob("*") if f.is_file()]
-        assert any(f.name == "error.txt" for f in evidence), counts  # a 500 or, under load, a timeout
-        assert not any(portal.password.encode() in f.read_bytes() for f in evidence)
+    evidence = [f for f in (home / "runlog" / "artifacts").rglob("*") if f.is_file()]
+    failed_po_steps = sum(c.get("po_errors", 0) for c in counts)
+    assert len([f for f in evidence if f.name == "error.txt"]) >= failed_po_steps, counts  # each left evidence
+    # (a 500 usually succeeds on a retry within its step; test_portal_screens checks a 500's evidence for sure)
+    assert not any(portal.password.encode() in f.read_bytes() for f in evidence)
 
 
 @pytest.mark.parametrize("mode", ["detail", "export"])

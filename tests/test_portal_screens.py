@@ -66,6 +66,7 @@ def test_an_error_answer_to_acknowledge_is_the_evidence(home, portal, screens):
             app.acknowledge(number)
     assert "Internal Server Error" in (folder / "page.html").read_text()
     assert (folder / "screenshot.png").stat().st_size > 0
+    assert not any(portal.password.encode() in f.read_bytes() for f in folder.rglob("*") if f.is_file())
     portal.server.set_faults()
     assert app.acknowledge(number) == "acknowledged"
 
