@@ -31,7 +31,6 @@ import re
 import tempfile
 import unicodedata
 import zipfile
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 from xml.etree import ElementTree
@@ -39,6 +38,7 @@ from xml.etree import ElementTree
 import python_calamine
 
 from orderbots.errors import InputError
+from orderbots.tabular import Table
 
 MB = 1024 * 1024
 MAX_BYTES = 100 * MB
@@ -53,17 +53,6 @@ WORKBOOK_EXTENSIONS = {".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".xltx", ".xlt
 DELIMITERS = (",", ";", "\t", "|")
 ODS_TABLE = "{urn:oasis:names:tc:opendocument:xmlns:table:1.0}"
 ODS_OFFICE = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
-
-
-@dataclass
-class Table:
-    """One worksheet (or the whole of a text file) as rows of cell values."""
-
-    name: str
-    rows: list[list[Any]]
-    first_row: int = 1
-    first_col: int = 0
-    hidden: bool = False
 
 
 def read_tables(data: bytes, filename: str, *, max_rows: int = MAX_ROWS,

@@ -1,7 +1,7 @@
 """Orders typed into an email body: a ``Key: value`` header block plus a line table, as plain rows.
 
 ``text_tables(text, aliases)`` and ``html_tables(html, aliases)`` return a list
-of ``TextTable`` (rows of cell text ready for ``orderbots.tabular``): the
+of ``Table`` (rows of cell text ready for ``orderbots.tabular``): the
 header row names the header-block keys (PO, Customer, Ship to, Requested
 date, ...) followed by the line table's columns, and every line row repeats
 the header-block values. Nothing is evaluated; a body without a line table
@@ -19,21 +19,14 @@ tables make the header block; scripts and styles are dropped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from typing import Iterable, Mapping
+
+from .tabular import Table
 
 LINE_FIELDS = ("sku", "qty", "unit_price", "description", "unit")
 _KEY_VALUE = re.compile(r"^\s*[*_]*([^\W\d][^:：]{0,39}?)[*_]*\s*[:：]\s*[*_]*(.*?)[*_]*\s*$")
 _SEPARATOR = re.compile(r"^[\s|+:=_-]*$")
-
-
-@dataclass
-class TextTable:
-    name: str
-    rows: list[list[str]]
-    first_row: int = 1
-    first_col: int = 0
 
 
 def _norm(text: str) -> str:
@@ -85,7 +78,7 @@ def _combine(block: dict[str, tuple[str, str]], header: list[str], lines: list[l
 
 # -- plain text ----------------------------------------------------------------
 
-def text_tables(text: str, aliases: Mapping[str, Iterable[str]]) -> list[TextTable]:
+def text_tables(text: str, aliases: Mapping[str, Iterable[str]]) -> list[Table]:
     """The order table typed in ``text`` (at most one), see module docstring."""
     fields = _Fields(aliases)
     lines = []
@@ -104,7 +97,7 @@ def text_tables(text: str, aliases: Mapping[str, Iterable[str]]) -> list[TextTab
                 pairs = [(m[1], m[2]) for m in map(_KEY_VALUE.match, outside) if m]
                 block = {f: kv for f, kv in fields.header_block(pairs).items() if f not in
                          {fields.of(h) for h in header}}
-                return [TextTable("text", _combine(block, header, body), first_row=index + 1)]
+                return [Table("text", _combine(block, header, body), first_row=index + 1)]
     return []
 
 
@@ -196,7 +189,7 @@ class _HtmlTables(HTMLParser):
             self.outside.append("")
 
 
-def html_tables(html: str, aliases: Mapping[str, Iterable[str]]) -> list[TextTable]:
+def html_tables(html: str, aliases: Mapping[str, Iterable[str]]) -> list[Table]:
     """Order tables of an HTML body, see module docstring."""
     parser = _HtmlTables()
     try:
@@ -216,5 +209,5 @@ def html_tables(html: str, aliases: Mapping[str, Iterable[str]]) -> list[TextTab
         header = table[start]
         own = {fields.of(h) for h in header}
         rows = _combine({f: kv for f, kv in block.items() if f not in own}, header, table[start + 1:])
-        result.append(TextTable(f"table {len(result) + 1}", rows))
+        result.append(Table(f"table {len(result) + 1}", rows))
     return result

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from operator import itemgetter
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping
 
 from .errors import ConfigError, InputError
 from .masterdata import MasterData
@@ -75,13 +75,16 @@ _UNSET = object()
 LABELS = {"po_number": "PO number", "sku": "SKU", "qty": "quantity", "customer": "customer"}
 
 
-class TableLike(Protocol):
-    """What ``orders_from_table`` reads: ``connectors.spreadsheet.Table`` fits."""
+@dataclass
+class Table:
+    """One worksheet, text file or table typed into a mail, as rows of cell values; ``first_row`` and
+    ``first_col`` place ``rows[0][0]`` in the source, for messages."""
 
     name: str
     rows: list[list[Any]]
-    first_row: int
-    first_col: int
+    first_row: int = 1
+    first_col: int = 0
+    hidden: bool = False
 
 
 @dataclass
@@ -110,7 +113,7 @@ def header_aliases(overrides: Mapping[str, Iterable[str] | str] | None = None,
     return merged
 
 
-def orders_from_table(table: TableLike, *, channel: str, source_ref: str, received_at: datetime,
+def orders_from_table(table: Table, *, channel: str, source_ref: str, received_at: datetime,
                       masterdata: MasterData, aliases: Mapping[str, Iterable[str]] | None = None,
                       default_customer: Customer | None = None, raw_path: str = "",
                       source_name: str = "") -> TableResult:
