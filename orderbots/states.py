@@ -67,3 +67,4 @@ VALIDATE = Step("validate", takes=(RECEIVED,), on_approve=VALIDATED)
 ERP_ENTRY = Step("erp_entry", takes=(VALIDATED,), working=ENTERING_ERP, on_approve=VALIDATED)
 WMS_RELEASE = Step("wms_release", takes=(IN_ERP,), working=RELEASING_WMS, on_approve=IN_ERP)
 STEPS = {s.name: s for s in (VALIDATE, ERP_ENTRY, WMS_RELEASE)}
+WORKING = frozenset(s.working for s in STEPS.values() if s.working)  # an outside effect follows a move here

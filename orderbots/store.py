@@ -22,16 +22,22 @@ Contract:
   transitions in one transaction (for steps without outside side effects).
 - ``transition`` checks the move is legal, appends an event and writes any
   outbox notices in the same transaction. Events are never updated or deleted.
-- Durability: states, events, orders and the outbox are fsynced on every commit
-  (``synchronous=FULL``). Commits that only move leases (claim, release, extend,
-  notice leases) are not: a lease lost to a power cut only makes its item
-  claimable again, and its holder died with the machine. WAL keeps commits in
-  order, so the next durable commit makes the lease commits before it durable too.
-  A claim and a transition thus cost one fsync, not three.
+- Durability: a commit is fsynced when something outside the database may act on
+  it: orders added (a file, mail or portal PO is moved on or acknowledged next), a
+  move into a step's ``working`` state (the ERP submit, the WMS release follow),
+  notices taken for sending, a notice marked sent, a person's decision, and every
+  ``transaction()`` (durable unless asked otherwise). Other commits are not: leases
+  (claim, release, extend) and transitions that record a step's result (validation
+  outcomes, ``in_erp``, ``released``, retries). A killed process loses none of them
+  (the WAL is in the OS already); a power cut may lose the latest, which only puts
+  an item back where its step is safely done again: the ERP is searched before any
+  re-submit, a WMS release is idempotent, and notices are fsynced before they are
+  sent. WAL keeps commits in order, so each fsynced commit makes all before it durable.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sqlite3
@@ -113,6 +119,15 @@ class WorkItem:
         )
 
 
+def _decision(method):
+    """A person's decision: read and recorded in one fsynced transaction (the person is told it is done)."""
+    @functools.wraps(method)
+    def decided(self: "Store", *args, **kwargs):
+        with self.transaction():
+            return method(self, *args, **kwargs)
+    return decided
+
+
 class Store:
     """See module docstring."""
 
@@ -140,32 +155,27 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one."""
+    def transaction(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one. ``durable=False``
+        commits without an fsync (see "Durability" in the module docstring) unless the store was opened
+        with a weaker ``synchronous`` anyway."""
         if self.db.in_transaction:
             yield self.db
             return
-        self.db.execute("BEGIN IMMEDIATE")
+        relaxed = not durable and self.synchronous in ("FULL", "EXTRA")
+        if relaxed:
+            self.db.execute("PRAGMA synchronous = NORMAL")
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
-
-    @contextmanager
-    def _lease_transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that only moves leases: committed without an fsync (module docstring)."""
-        if self.db.in_transaction or self.synchronous not in ("FULL", "EXTRA"):
-            with self.transaction() as db:
-                yield db
-            return
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        try:
-            with self.transaction() as db:
-                yield db
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
         finally:
-            self.db.execute(f"PRAGMA synchronous = {self.synchronous}")
+            if relaxed:
+                self.db.execute(f"PRAGMA synchronous = {self.synchronous}")
 
     # -- intake -------------------------------------------------------------
 
@@ -345,7 +355,7 @@ class Store:
     def _take(self, step: Step, owner: str, lease: float, limit: int) -> list[WorkItem]:
         now = time.time()
         claimable, params = _claimable(step, now, limit)
-        with self._lease_transaction() as db:
+        with self.transaction(durable=False) as db:
             rows = db.execute(
                 f"""UPDATE orders SET lease_owner = :owner, lease_expires = :expires
                     WHERE id IN ({claimable}) RETURNING *""",
@@ -366,14 +376,14 @@ class Store:
 
     def extend_lease(self, key: str, owner: str, lease: float = 300.0) -> bool:
         """Push the lease of an item this owner holds; False if it no longer holds it."""
-        with self._lease_transaction() as db:
+        with self.transaction(durable=False) as db:
             cur = db.execute("UPDATE orders SET lease_expires = ? WHERE key = ? AND lease_owner = ?",
                              (time.time() + lease, key, owner))
         return cur.rowcount == 1
 
     def _release(self, items: list[WorkItem], owner: str) -> None:
         if items:
-            with self._lease_transaction() as db:
+            with self.transaction(durable=False) as db:
                 db.execute("UPDATE orders SET lease_owner = NULL, lease_expires = NULL"
                            f" WHERE lease_owner = ? AND id IN ({','.join('?' * len(items))})",
                            (owner, *(item.id for item in items)))
@@ -394,7 +404,7 @@ class Store:
         key or an illegal move raises as ``transition`` does, and nothing of ``moves`` is recorded."""
         if not moves:
             return
-        with self.transaction() as db:
+        with self.transaction(durable=any(to in states.WORKING for _, to, _ in moves)) as db:
             current: dict[str, str] = {}
             for chunk in _chunks(list({key for key, _, _ in moves}), 500):
                 current.update(db.execute(f"SELECT key, state FROM orders WHERE key IN "
@@ -470,6 +480,7 @@ class Store:
 
     # -- people -------------------------------------------------------------
 
+    @_decision
     def approve(self, key: str, actor: str, reason: str = "") -> str:
         """A person accepts a held order: it continues from the step that held it."""
         item = self.get(key)
@@ -479,6 +490,7 @@ class Store:
         self.transition(key, step.on_approve, actor=actor, reason=reason or "approved", attempts=0)
         return step.on_approve
 
+    @_decision
     def reject(self, key: str, actor: str, reason: str) -> None:
         """A person rejects an order; the customer is told the reason through the outbox."""
         finding = Finding("rejected_by_person", "reject", {"en": reason})
@@ -487,6 +499,7 @@ class Store:
         self.transition(key, states.REJECTED, actor=actor, reason=reason, findings=findings,
                         notices=notices_for.rejected(item.order, key, findings))
 
+    @_decision
     def retry(self, key: str, actor: str, reason: str = "") -> None:
         """A person asks for a failed or held item's step to run again now."""
         item = self.get(key)
@@ -495,6 +508,7 @@ class Store:
         self.transition(key, states.RETRY_WAIT, actor=actor, reason=reason or "retry requested",
                         attempts=0, next_attempt_at=0, resume_step=item.resume_step or "validate")
 
+    @_decision
     def edit(self, key: str, order: Order, actor: str, reason: str = "", changes: list[str] = ()) -> None:
         """A person corrects a held order; it goes back to ``received`` to be validated again.
 
@@ -535,7 +549,7 @@ class Store:
         in one commit: they are not due again for ``lease`` seconds, so a second sender skips them and a
         crashed sender's come back. Give back the ones neither sent nor failed with ``release_notices``."""
         now = time.time()
-        with self._lease_transaction() as db:
+        with self.transaction() as db:  # fsynced: what is sent next must survive a power cut
             rows = db.execute(
                 """UPDATE outbox SET next_attempt_at = ? WHERE id IN (
                        SELECT id FROM outbox WHERE sent_at IS NULL AND next_attempt_at <= ? AND id > ?
@@ -546,7 +560,7 @@ class Store:
     def release_notices(self, notice_ids: list[int]) -> None:
         """Make claimed notices that were neither sent nor failed due again at once."""
         if notice_ids:
-            with self._lease_transaction() as db:
+            with self.transaction(durable=False) as db:
                 db.execute(f"UPDATE outbox SET next_attempt_at = ? WHERE sent_at IS NULL AND id IN "
                            f"({','.join('?' * len(notice_ids))})", (time.time(), *notice_ids))
 

@@ -8,6 +8,7 @@ import pytest
 from orderbots import states
 from orderbots.errors import ApplicationError, BusinessError
 from orderbots.model import Address, Customer, Finding, Order, OrderLine
+from orderbots.notices import Notice
 from orderbots.store import IllegalTransition, Store, UnknownOrder
 
 
@@ -135,7 +136,6 @@ def test_people_approve_reject_and_edit(store):
 
 def test_outbox_sends_each_notice_once(store):
     key = store.add_order(make_order()).key
-    from orderbots.notices import Notice
     store.enqueue([Notice("order_received", "a@b.example", order_key=key)])
     store.enqueue([Notice("order_received", "a@b.example", order_key=key)])
     [notice] = store.pending_notices()
@@ -175,7 +175,6 @@ def test_a_failing_batch_retries_only_the_items_it_did_not_finish(store):
 
 
 def test_claimed_notices_are_skipped_by_other_senders_until_released(store):
-    from orderbots.notices import Notice
     store.enqueue([Notice("order_received", f"c{n}@x.example", dedupe_key=f"n{n}") for n in range(3)])
     first = store.claim_notices(2)
     assert [r["recipient"] for r in first] == ["c0@x.example", "c1@x.example"]
@@ -186,22 +185,52 @@ def test_claimed_notices_are_skipped_by_other_senders_until_released(store):
     assert [r["recipient"] for r in store.pending_notices()] == ["c1@x.example"]
 
 
-def test_state_changes_stay_fsynced_after_lease_commits(store):
-    """Leases commit without an fsync; the transition that follows (before any outside effect) must not."""
-    store.add_order(make_order())
-    full = store.db.execute("PRAGMA synchronous").fetchone()[0]
+def _commit_levels(store):
+    """The ``synchronous`` level each COMMIT of ``store`` runs at from now on (FULL fsyncs, NORMAL does not)."""
+    levels, level = [], [store.synchronous]
+
+    def trace(sql: str) -> None:
+        if sql.startswith("PRAGMA synchronous = "):
+            level[0] = sql.rsplit(" ", 1)[1]
+        elif sql == "COMMIT":
+            levels.append(level[0])
+    store.db.set_trace_callback(trace)
+    return levels
+
+
+def _taken(levels):
+    taken = list(levels)
+    levels.clear()
+    return taken
+
+
+def test_commits_before_an_outside_effect_are_fsynced_and_the_others_are_not(store):
+    """What a bot acts on outside the database (move a file, submit to the ERP, send a notice) is on disk
+    first; leases and the results of steps ride along with the next fsynced commit."""
+    levels = _commit_levels(store)
+    key = store.add_order(make_order()).key
+    assert _taken(levels) == ["FULL"]  # intake: the file is moved to done/ next
     with store.claim(states.VALIDATE, "w1") as item:
-        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full
-        assert store.extend_lease(item.key, "w1")
-        assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full
         store.transition(item.key, states.VALIDATED, actor="w1")
-    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == full == 2  # FULL
-    reopened = Store(store.path)
-    try:
-        assert reopened.get(item.key).state == states.VALIDATED
+    assert _taken(levels) == ["NORMAL", "NORMAL", "NORMAL"]  # lease, validation result, release
+    with store.claim(states.ERP_ENTRY, "w1") as item:
+        assert store.extend_lease(item.key, "w1")
+        store.transition(item.key, states.ENTERING_ERP, actor="w1")
+        assert _taken(levels) == ["NORMAL", "NORMAL", "FULL"]  # the ERP submit comes next
+        store.transition(item.key, states.IN_ERP, actor="w1", erp_number="SO-000001",
+                         notices=[Notice("order_confirmed", "c@x.example")])
+    assert _taken(levels) == ["NORMAL", "NORMAL"]  # the result (found again by a search) and the release
+    assert [r["recipient"] for r in store.claim_notices(10)] == ["c@x.example"]
+    assert _taken(levels) == ["FULL"]  # the notice is sent next
+    store.release_notices([1])
+    assert _taken(levels) == ["NORMAL"]
+    store.transition(key, states.HELD, actor="w1", resume_step="wms_release")
+    store.approve(key, "alice")
+    assert _taken(levels) == ["NORMAL", "FULL"]  # a person's decision is kept once they are told
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for what comes next
+    with Store(store.path) as reopened:  # nothing is lost when the process ends
+        assert reopened.get(key).state == states.IN_ERP
         assert reopened.db.execute("SELECT lease_owner FROM orders").fetchone()[0] is None
-    finally:
-        reopened.close()
 
 
 def test_orders_just_added_reach_their_first_claim_without_decoding_and_only_once(store):
