@@ -25,6 +25,8 @@ Contract:
   which another worker now owns.
 - An error outside any item (browser cannot start, bad config) ends the run with
   that error after every worker stopped.
+- ``wms_stock_lookup(settings)`` is the WMS stock screen as the validation
+  pipeline's ``stock_lookup`` when ``wms.stock_check`` is true, else None.
 """
 
 from __future__ import annotations
@@ -37,15 +39,19 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from connectors.browser import Browser, BrowserOptions, ScreenApp
+from connectors.wms_screens import StockLookup
 from orderbots import config as config_mod
-from orderbots import yamlfile
+from orderbots import states, yamlfile
 from orderbots.bot import BotContext
+from orderbots.config import Settings
 from orderbots.errors import ApplicationError, BusinessError, ConfigError
 from orderbots.runlog import safe_part
 from orderbots.states import Step
 from orderbots.store import Store, WorkItem
 
 log = logging.getLogger(__name__)
+
+SANDBOX_URL = "http://127.0.0.1:8765/"  # where `orderbots sandbox` serves by default
 
 
 class LeaseLost(BaseException):
@@ -281,3 +287,11 @@ def retrying(attempts: int, what: Callable[[], Any]) -> Any:
         except ApplicationError:
             if n == attempts:
                 raise
+
+
+def wms_stock_lookup(settings: Settings) -> StockLookup | None:
+    """See module docstring."""
+    if settings.section("wms").get("stock_check") is not True:
+        return None
+    config = ScreenConfig.load(settings, "wms", "ORDERBOTS_WMS_PASSWORD", states.WMS_RELEASE, SANDBOX_URL)
+    return StockLookup(config.options, config.url, config.user, config.password)

@@ -32,14 +32,11 @@ from orderbots import notices, states
 from orderbots.bot import BotContext
 from orderbots.errors import ApplicationError, BusinessError
 
-from ._screen_workers import Job, ScreenConfig, SectionReader, retrying, run_workers
-
-DEFAULT_URL = "http://127.0.0.1:8765/"
-
+from ._screen_workers import SANDBOX_URL, Job, ScreenConfig, SectionReader, retrying, run_workers
 
 def run(ctx: BotContext, workers: int | None = None, limit: int | None = None) -> None:
     """Enter every due item; ``workers`` overrides ``erp.workers``, ``limit`` caps the items taken."""
-    config = ScreenConfig.load(ctx.settings, "erp", "ORDERBOTS_ERP_PASSWORD", states.ERP_ENTRY, DEFAULT_URL)
+    config = ScreenConfig.load(ctx.settings, "erp", "ORDERBOTS_ERP_PASSWORD", states.ERP_ENTRY, SANDBOX_URL)
     lookup = SectionReader(ctx.settings, "erp").choice("customer_lookup", ErpScreens.CUSTOMER_LOOKUPS, "type")
     run_workers(ctx, config, functools.partial(ErpScreens, customer_lookup=lookup), enter_one,
                 workers=workers, limit=limit)

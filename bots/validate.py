@@ -8,12 +8,12 @@ before it reaches the ERP.
 
 from orderbots.pipeline import validate_pending
 
-from .wms_release import stock_lookup
+from ._screen_workers import wms_stock_lookup
 
 
 def validate(ctx, limit=None):
     """Validate received orders; ``limit`` caps how many."""
-    lookup = stock_lookup(ctx.settings)
+    lookup = wms_stock_lookup(ctx.settings)
     if lookup is None:
         return validate_pending(ctx, limit=limit)
     with lookup:

@@ -13,29 +13,17 @@ password from ``wms.password_env`` (default ``ORDERBOTS_WMS_PASSWORD``).
 
 from __future__ import annotations
 
-from connectors.wms_screens import StockLookup, WmsScreens
+from connectors.wms_screens import WmsScreens
 from orderbots import states
-from orderbots.config import Settings
 from orderbots.bot import BotContext
 from orderbots.errors import BusinessError
 
-from ._screen_workers import Job, ScreenConfig, retrying, run_workers
-
-DEFAULT_URL = "http://127.0.0.1:8765/"
-
+from ._screen_workers import SANDBOX_URL, Job, ScreenConfig, retrying, run_workers
 
 def run(ctx: BotContext, workers: int | None = None, limit: int | None = None) -> None:
     """Release every due item; ``workers`` overrides ``wms.workers``, ``limit`` caps the items taken."""
-    config = ScreenConfig.load(ctx.settings, "wms", "ORDERBOTS_WMS_PASSWORD", states.WMS_RELEASE, DEFAULT_URL)
+    config = ScreenConfig.load(ctx.settings, "wms", "ORDERBOTS_WMS_PASSWORD", states.WMS_RELEASE, SANDBOX_URL)
     run_workers(ctx, config, WmsScreens, release_one, workers=workers, limit=limit)
-
-
-def stock_lookup(settings: Settings) -> StockLookup | None:
-    """The WMS stock screen as the validation pipeline's ``stock_lookup``, if ``wms.stock_check`` is true."""
-    if settings.section("wms").get("stock_check") is not True:
-        return None
-    config = ScreenConfig.load(settings, "wms", "ORDERBOTS_WMS_PASSWORD", states.WMS_RELEASE, DEFAULT_URL)
-    return StockLookup(config.options, config.url, config.user, config.password)
 
 
 def release_one(job: Job) -> str:

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 import yaml
 
+from bots._screen_workers import wms_stock_lookup
 from connectors.browser import Browser, BrowserOptions, ChoiceUnavailable, ScreenApp
-from bots import wms_release
 from connectors.erp_screens import ErpScreens, differences
 from orderbots import bot, config, states
 from orderbots.errors import ApplicationError, ConfigError
@@ -181,10 +181,10 @@ def test_missing_password_variable_is_named(screens_home, sandbox_server, monkey
 
 def test_stock_lookup_reads_the_wms_stock_screen(screens_home, sandbox_server):
     settings = config.load(screens_home)
-    assert wms_release.stock_lookup(settings) is None  # off unless wms.stock_check is true
+    assert wms_stock_lookup(settings) is None  # off unless wms.stock_check is true
     settings.data["wms"]["stock_check"] = True
 
-    with wms_release.stock_lookup(settings) as lookup:
+    with wms_stock_lookup(settings) as lookup:
         assert lookup(["SKU-1001", "SKU-NONE"]) == {"SKU-1001": sandbox_server.stock("SKU-1001")["available"],
                                                      "SKU-NONE": Decimal(0)}
         assert lookup(["SKU-1003"]) == {"SKU-1003": sandbox_server.stock("SKU-1003")["available"]}  # same browser
