@@ -314,9 +314,9 @@ class Store:
                     lease: float = 300.0) -> Iterator[list[WorkItem]]:
         """Lease up to ``limit`` items at once, for bulk steps (validation).
 
-        Do the work outside any transaction, then record all transitions inside ONE
-        ``with store.transaction():`` - that single commit is what makes bulk steps
-        fast under ``synchronous=FULL``. The leases are released on exit. If the body
+        Do the work outside any transaction, then record all transitions in ONE commit
+        (``transition_many``, or ``transition`` calls inside one ``store.transaction()``):
+        what makes bulk steps fast. The leases are released on exit. If the body
         raises, every item still in the state it was claimed in counts a failed
         attempt (``retry_wait``/``failed``); if it is interrupted (Ctrl-C), the leases are
         released at once.
