@@ -20,10 +20,10 @@ goes to ``retry_wait`` (then ``failed``) like any step failure.
 Items are claimed in batches of ``GROUP_SIZE`` (``store.claim_batch``) and
 evaluated with the database unlocked (a stock lookup may take a while); the
 batch's decisions then commit in one transaction (``store.transition_many``: a
-few statements for the whole batch), because a commit per order is bound by
-fsync. A crash loses at most the open batch's decisions, which are simply made
-again once the leases expire: validation has no outside side effects, and its
-notices are written in the same transaction as the decision. The cyclic garbage
+few statements for the whole batch, not fsynced: a step's result, see the
+``Store`` docstring). A crash loses at most the open batch's decisions, which are
+simply made again once the leases expire: validation has no outside side effects,
+and its notices are written in the same transaction as the decision. The cyclic garbage
 collector is paused while a batch is handled (``orderbots.gcpause``).
 
 Open exposure for the credit check is read once per call: the value of each
