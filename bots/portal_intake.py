@@ -9,8 +9,8 @@ variable named by ``password_env``). Per portal and run:
    clock): the "Changed from" filter takes the watermark's day, rows older than
    the watermark are skipped. ``mode: detail`` (default) reads the list pages
    and each new PO's detail page; ``mode: export`` reads the CSV export.
-2. Oldest change first, per PO revision (``source_ref@<last changed>``,
-   recorded in the store's ``sources``):
+2. Oldest change first, per PO revision (``source_ref@<last changed>``, with
+   ``/cancelled`` for a cancellation; recorded in the store's ``sources``):
    - new PO -> an order (channel ``portal``, ``source_ref``
      ``portal:<name>/<PO number>``, ``raw_path`` the saved detail HTML or CSV
      rows under ``<runlog>/raw/portal/<name>/``), committed together with its
@@ -309,10 +309,10 @@ class PoHandler:
     def handle(self, row: PoListing | PurchaseOrder) -> bool:
         ref = self.config.ref(row.number)
         status = row.status
-        if not self.store.source_seen(revision(ref, row.changed)):
+        if not self.store.source_seen(revision(ref, row.changed, row.status)):
             po = row if isinstance(row, PurchaseOrder) or row.status == "cancelled" else self.app.read_po(row.number)
             status = po.status
-            if not self.store.source_seen(revision(ref, po.changed)) and not self.take(po, ref):
+            if not self.store.source_seen(revision(ref, po.changed, status)) and not self.take(po, ref):
                 return False
         if status == "new" and self.store.source_seen(ref):
             self.count("acknowledged" if self.app.acknowledge(row.number) == "acknowledged"
@@ -321,7 +321,7 @@ class PoHandler:
 
     def take(self, po: PoListing | PurchaseOrder, ref: str) -> bool:
         """Record one new revision of a PO; False if it must wait for the next run."""
-        rev = revision(ref, po.changed)
+        rev = revision(ref, po.changed, po.status)
         imported = self.store.source_seen(ref)
         where = f"PO {po.number} on portal {self.config.name}"
         if po.status == "cancelled":
@@ -379,9 +379,11 @@ class PoHandler:
         return path
 
 
-def revision(ref: str, changed: str) -> str:
-    """The source key of one revision of a PO (its state as of ``changed``)."""
-    return f"{ref}@{changed}"
+def revision(ref: str, changed: str, status: str) -> str:
+    """The source key of one revision of a PO (its state as of ``changed``). A cancellation is a revision of
+    its own even in the second of the one before (the portal's clock shows whole seconds); acknowledging does
+    not make one (it leaves ``changed`` alone)."""
+    return f"{ref}@{changed}" + ("/cancelled" if status == "cancelled" else "")
 
 
 # -- mapping a PO onto our order ------------------------------------------------------------------

@@ -3,6 +3,7 @@ cancellations and changes, crash between commit and acknowledge, several portals
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,6 +124,22 @@ def test_cancelled_while_a_bot_works_on_it_waits_for_the_next_run(home, portal):
 
 
 LATENCY = 1.5
+
+
+def test_a_cancellation_in_the_same_second_as_the_import_is_seen(home, portal):
+    """The portal's clock shows whole seconds: a PO cancelled within the second it was created keeps its
+    "last changed" time, and must still count as a new revision."""
+    [number] = portal.seed(1)
+    write_portals(home, portal_entry(portal))
+    assert run_intake(home).counts["imported"] == 1
+    created = portal.pos()[number]["changed_at"]
+    portal.cancel(number)
+    with sqlite3.connect(portal.server.db_path, timeout=10) as conn:  # the clock has not ticked yet
+        conn.execute("UPDATE portal_pos SET changed_at = ? WHERE number = ?", (created, number))
+    assert (portal.pos()[number]["status"], portal.pos()[number]["changed_at"]) == ("cancelled", created)
+
+    assert run_intake(home).counts["cancelled_at_source_held"] == 1
+    assert by_po(home)[number].findings[-1].code == "cancelled_at_source"
 
 
 def test_crash_between_commit_and_acknowledge(home, portal):
