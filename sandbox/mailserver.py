@@ -139,13 +139,19 @@ class Dovecot:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"dovecot exited: {self.process.stderr.read().decode()} {self.log()}")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.5).close()
+            if self._greets():
                 return
-            except OSError:
-                time.sleep(0.02)
+            time.sleep(0.02)
         self.stop()
-        raise RuntimeError(f"dovecot did not listen on {self.port}: {self.log()}")
+        raise RuntimeError(f"dovecot did not greet on {self.port}: {self.log()}")
+
+    def _greets(self) -> bool:
+        """Whether an IMAP greeting comes back: the master may listen before its login processes serve."""
+        try:
+            with socket.create_connection((self.host, self.port), timeout=2) as conn:
+                return conn.makefile("rb").readline(200).startswith(b"* OK")
+        except OSError:
+            return False
 
     def stop(self) -> None:
         """Kill the master and its children (by pid): maildir is crash-safe and a graceful stop takes 1 s."""
