@@ -27,8 +27,8 @@ Contract:
   move into a step's ``working`` state (the ERP submit, the WMS release follow),
   notices taken for sending, a notice marked sent, a person's decision, and every
   ``transaction()`` (durable unless asked otherwise). Other commits are not: leases
-  (claim, release, extend) and transitions that record a step's result (validation
-  outcomes, ``in_erp``, ``released``, retries). A killed process loses none of them
+  (claim, release, extend) and transitions made outside ``transaction()`` that record
+  a step's result (validation outcomes, ``in_erp``, ``released``). A killed process loses none of them
   (the WAL is in the OS already); a power cut may lose the latest, which only puts
   an item back where its step is safely done again: the ERP is searched before any
   re-submit, a WMS release is idempotent, and notices are fsynced before they are
