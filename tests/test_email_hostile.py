@@ -12,9 +12,7 @@ import pytest
 from orderbots import config
 from orderbots.bot import run_bot
 from tests.plugins.dovecot import ACME, mail, order_rows, write_imap_config, xlsx_bytes, xlsx_order_mail
-from tests.plugins.home import CORPUS
-
-EMAIL_CORPUS = sorted((CORPUS / "email").iterdir())
+from tests.plugins.home import corpus
 
 
 def intake(settings):
@@ -147,19 +145,20 @@ def test_deeply_nested_attached_mail_is_not_followed_forever(dovecot, imap_setti
 
 @pytest.mark.timeout(120)
 def test_every_corpus_mail_ends_imported_or_in_attention_with_a_reason(dovecot, imap_settings):
-    assert len(EMAIL_CORPUS) == 24
-    dovecot.deliver(path.read_bytes() for path in EMAIL_CORPUS)
+    mails = sorted(corpus("email").iterdir())
+    assert len(mails) == 24
+    dovecot.deliver(path.read_bytes() for path in mails)
 
     run = intake(imap_settings)
 
     assert dovecot.count("INBOX") == 0
-    assert dovecot.count("Attention") + dovecot.count("Processed") == len(EMAIL_CORPUS)
+    assert dovecot.count("Attention") + dovecot.count("Processed") == len(mails)
     reasons = outcomes(imap_settings)
     # the two letters-*-multipart files are one message in two encodings (GB18030/base64, GBK/QP): the
     # second is recognised as already read; the plain-text one reuses their Message-ID and is read on its own
-    assert len(reasons) == len(EMAIL_CORPUS) - 1 and run.counts["already_imported"] == 1
+    assert len(reasons) == len(mails) - 1 and run.counts["already_imported"] == 1
     assert sum(ref.startswith("email:<Message-Id-1@example.com>") for ref in reasons) == 2
     for ref, outcome in reasons.items():
         assert outcome == "processed" or (outcome.startswith("attention: ") and len(outcome) > 30), (ref, outcome)
     assert any("Outlook .msg" in o for o in reasons.values())
-    assert run.counts["attention"] + run.counts["processed"] == len(EMAIL_CORPUS) - 1
+    assert run.counts["attention"] + run.counts["processed"] == len(mails) - 1

@@ -4,13 +4,11 @@ import pytest
 
 from orderbots import mailparse, mailtext
 from orderbots.tabular import DEFAULT_ALIASES
-from tests.plugins.home import CORPUS
-
-EMAIL = CORPUS / "email"
+from tests.plugins.home import corpus
 
 
 def parsed(name: str) -> mailparse.ParsedMail:
-    return mailparse.parse((EMAIL / name).read_bytes())
+    return mailparse.parse(corpus("email", name).read_bytes())
 
 
 def test_non_rfc_gb2312_attachment_name_and_sender_name():

@@ -13,7 +13,7 @@ from orderbots import config
 from orderbots.bot import run_bot
 from orderbots.errors import ConfigError
 from tests.plugins.folder import ORDER_HEADER, csv_bytes, xlsx_bytes
-from tests.plugins.home import CORPUS
+from tests.plugins.home import corpus
 
 SOON = datetime.date.today() + datetime.timedelta(days=20)
 FULL_HEADER = ["PO Number", "Customer ID", "SKU", "Qty", "Delivery Date", "Ship To", "Address", "City",
@@ -79,7 +79,7 @@ BAD_CORPUS = {
     "no-qty.csv": (lambda: csv_bytes([["PO", "Customer", "SKU"], ["1", "C1001", "SKU-1001"]]),
                    r"missing required column\(s\) quantity"),
     "zero-bytes.csv": (lambda: b"", "the file is empty"),
-    "protected.xlsx": (lambda: (CORPUS / "sheets" / "calamine-pass_protected.xlsx").read_bytes(),
+    "protected.xlsx": (lambda: corpus("sheets", "calamine-pass_protected.xlsx").read_bytes(),
                        "password protected"),
     "giant-cell.csv": (lambda: b"PO,Customer,SKU,Qty,Notes\r\n1,C1001,SKU-1001,1," + b"x" * 300_000 + b"\r\n",
                        "more than 131072 characters"),
@@ -241,9 +241,9 @@ def test_config_errors_name_the_file_and_line(home):
 
 @pytest.mark.timeout(120)
 def test_every_corpus_sheet_ends_as_orders_or_with_a_reason(box, store):
-    names = sorted(p.name for p in (CORPUS / "sheets").iterdir())
+    names = sorted(p.name for p in corpus("sheets").iterdir())
     for name in names:
-        box.drop(name, (CORPUS / "sheets" / name).read_bytes())
+        box.drop(name, corpus("sheets", name).read_bytes())
     run = box.run()
     accounted(box, names)
     out = box.outcome()
@@ -259,8 +259,8 @@ def test_every_corpus_sheet_ends_as_orders_or_with_a_reason(box, store):
 
 
 def test_taobao_gb18030_ends_exactly_like_its_utf8_twin(box):
-    twin = CORPUS / "sheets" / "taobao_order_2016.gb18030.csv"
-    box.drop("utf8.csv", (CORPUS / "sheets" / "taobao_order_2016.csv").read_bytes())
+    twin = corpus("sheets", "taobao_order_2016.gb18030.csv")
+    box.drop("utf8.csv", corpus("sheets", "taobao_order_2016.csv").read_bytes())
     box.drop("gb.csv", twin.read_bytes())
     box.run()
     strip = lambda text: text.replace("utf8", "X").replace("gb", "X").rsplit("(sha256", 1)[0]  # noqa: E731

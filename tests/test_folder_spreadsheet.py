@@ -10,9 +10,8 @@ import pytest
 from connectors.spreadsheet import decode_text, read_tables, sniff_delimiter
 from orderbots.errors import InputError
 from tests.plugins.folder import csv_bytes, xlsx_bytes
-from tests.plugins.home import CORPUS
+from tests.plugins.home import corpus
 
-SHEETS = CORPUS / "sheets"
 ROWS = [["PO Number", "SKU", "Qty"], ["PO-1", "SKU-1001", "3"], ["PO-1", "SKU-1002", "4"]]
 
 
@@ -27,16 +26,16 @@ def test_format_comes_from_the_bytes_not_the_extension():
     as_csv = read_tables(xlsx_bytes(("S", ROWS)), "really-a-workbook.csv")
     as_xlsx = read_tables(csv_bytes(ROWS), "really-text.xlsx")
     assert as_csv[0].rows[1] == as_xlsx[0].rows[1] == ["PO-1", "SKU-1001", "3"]
-    wrong_xls = read_tables((SHEETS / "rpaframework-wrong_extension.xls").read_bytes(), "x.xls")
-    wrong_xlsx = read_tables((SHEETS / "rpaframework-wrong_extension.xlsx").read_bytes(), "x.xlsx")
+    wrong_xls = read_tables(corpus("sheets", "rpaframework-wrong_extension.xls").read_bytes(), "x.xls")
+    wrong_xlsx = read_tables(corpus("sheets", "rpaframework-wrong_extension.xlsx").read_bytes(), "x.xlsx")
     assert [t.name for t in wrong_xls] == [t.name for t in wrong_xlsx] == ["First", "Second"]
     assert wrong_xls[0].rows[:3] == wrong_xlsx[0].rows[:3]
 
 
 def test_workbook_data_on_later_sheets_and_hidden_flags():
-    tables = read_tables((SHEETS / "csvkit-sheets.xlsx").read_bytes(), "sheets.xlsx")
+    tables = read_tables(corpus("sheets", "csvkit-sheets.xlsx").read_bytes(), "sheets.xlsx")
     assert [t.name for t in tables] == ["not this one", "data", "ʤ"]
-    any_sheets = read_tables((SHEETS / "calamine-any_sheets.xlsb").read_bytes(), "any.xlsb")
+    any_sheets = read_tables(corpus("sheets", "calamine-any_sheets.xlsb").read_bytes(), "any.xlsb")
     assert [(t.name, t.hidden) for t in any_sheets] == [("Visible", False), ("Hidden", True), ("VeryHidden", True)]
 
 
@@ -59,8 +58,8 @@ def test_latin1_is_not_mistaken_for_chinese():
 
 
 def test_taobao_gb18030_reads_the_same_as_its_utf8_twin():
-    utf8 = read_tables((SHEETS / "taobao_order_2016.csv").read_bytes(), "taobao.csv")
-    gb = read_tables((SHEETS / "taobao_order_2016.gb18030.csv").read_bytes(), "taobao.csv")
+    utf8 = read_tables(corpus("sheets", "taobao_order_2016.csv").read_bytes(), "taobao.csv")
+    gb = read_tables(corpus("sheets", "taobao_order_2016.gb18030.csv").read_bytes(), "taobao.csv")
     assert utf8[0].rows == gb[0].rows
     assert utf8[0].rows[0] == ["文件序号", "序号", "日期", "商家", "商品名", "总价", "价格"]
 
@@ -73,39 +72,44 @@ def test_delimiter_is_sniffed(delimiter):
 
 
 def test_cr_only_newlines_nul_bytes_and_a_quoted_newline():
-    assert read_tables((SHEETS / "csvkit-mac_newlines.csv").read_bytes(), "mac.csv")[0].rows == [
+    assert read_tables(corpus("sheets", "csvkit-mac_newlines.csv").read_bytes(), "mac.csv")[0].rows == [
         ["a", "b", "c"], ["1", "2", "3"], ["Once upon\ra time", "5", "6"]]
-    assert read_tables((SHEETS / "csvkit-null_byte.csv").read_bytes(), "nul.csv")[0].rows == [
+    assert read_tables(corpus("sheets", "csvkit-null_byte.csv").read_bytes(), "nul.csv")[0].rows == [
         ["a", "b", "c"], [None, "2", "3"]]
-    assert sniff_delimiter((SHEETS / "csvkit-test_header_newline.csv").read_text()) == ","
+    assert sniff_delimiter(corpus("sheets", "csvkit-test_header_newline.csv").read_text()) == ","
 
 
 @pytest.mark.timeout(20)
 def test_hostile_ods_with_a_billion_repeated_cells_is_refused_quickly():
     with pytest.raises(InputError, match="declares more than .* filled cells"):
-        read_tables((SHEETS / "calamine-issue_594_dos.ods").read_bytes(), "dos.ods")
+        read_tables(corpus("sheets", "calamine-issue_594_dos.ods").read_bytes(), "dos.ods")
 
 
 def test_blank_rows_repeated_a_million_times_are_fine():
-    tables = read_tables((SHEETS / "calamine-number_rows_repeated.ods").read_bytes(), "rep.ods")
+    tables = read_tables(corpus("sheets", "calamine-number_rows_repeated.ods").read_bytes(), "rep.ods")
     assert tables[0].rows[:3] == [["A", "B"], ["C", "D"], ["C", "D"]]
 
 
-@pytest.mark.parametrize("name, data, reason", [
-    ("protected.xlsx", (SHEETS / "calamine-pass_protected.xlsx").read_bytes(), "password protected"),
-    ("truncated.xlsx", xlsx_bytes(("S", ROWS))[:1500], "damaged zip|cannot read"),
-    ("empty.xlsx", b"", "the file is empty"),
-    ("notes.zip", None, "not a spreadsheet"),
-    ("too_small.xls", (SHEETS / "calamine-too_small.xls").read_bytes(), "neither a workbook nor a table"),
-    ("page.xls", b"<html><body><table><tr><td>1</td></tr></table></body></html>", "HTML"),
-    ("garbage.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4, "cannot read this Excel 97-2003"),
+def _zip_of_a_text_file() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("readme.txt", "hello")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, make, reason", [
+    ("protected.xlsx", lambda: corpus("sheets", "calamine-pass_protected.xlsx").read_bytes(), "password protected"),
+    ("truncated.xlsx", lambda: xlsx_bytes(("S", ROWS))[:1500], "damaged zip|cannot read"),
+    ("empty.xlsx", lambda: b"", "the file is empty"),
+    ("notes.zip", _zip_of_a_text_file, "not a spreadsheet"),
+    ("too_small.xls", lambda: corpus("sheets", "calamine-too_small.xls").read_bytes(),
+     "neither a workbook nor a table"),
+    ("page.xls", lambda: b"<html><body><table><tr><td>1</td></tr></table></body></html>", "HTML"),
+    ("garbage.xls", lambda: b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4,
+     "cannot read this Excel 97-2003"),
 ])
-def test_unreadable_files_give_a_human_reason(name, data, reason):
-    if data is None:
-        buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w") as z:
-            z.writestr("readme.txt", "hello")
-        data = buffer.getvalue()
+def test_unreadable_files_give_a_human_reason(name, make, reason):
+    data = make()
     with pytest.raises(InputError, match=reason) as caught:
         read_tables(data, name)
     assert name in str(caught.value)
@@ -139,7 +143,7 @@ def test_a_giant_cell_is_a_reason_not_a_crash():
 def test_damaged_workbooks_never_escape_as_anything_but_input_error():
     """Random byte damage to real workbooks: tables or InputError, never a crash (calamine panics included)."""
     rng = random.Random(7)
-    workbooks = sorted(p for p in SHEETS.iterdir() if p.suffix in (".xlsx", ".xls", ".ods", ".xlsb", ".xlsm"))
+    workbooks = sorted(p for p in corpus("sheets").iterdir() if p.suffix in (".xlsx", ".xls", ".ods", ".xlsb", ".xlsm"))
     for _ in range(300):
         path = rng.choice(workbooks)
         data = bytearray(path.read_bytes())

@@ -11,7 +11,7 @@ from orderbots.masterdata import MasterData
 from orderbots.model import Customer
 from orderbots.tabular import header_aliases, orders_from_table, parse_date, parse_decimal
 from tests.plugins.folder import csv_bytes, xlsx_bytes
-from tests.plugins.home import CORPUS, REPO
+from tests.plugins.home import REPO, corpus
 
 MASTER = MasterData.load(REPO / "rules" / "data")
 RECEIVED = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
@@ -186,7 +186,7 @@ def test_ambiguous_delivery_date_is_a_finding_on_the_order():
 
 def test_excel_1904_and_1900_dates_read_the_same():
     for name in ("calamine-date_1904.xlsx", "calamine-date_1904.xls"):
-        rows = read_tables((CORPUS / "sheets" / name).read_bytes(), name)[0].rows
+        rows = read_tables(corpus("sheets", name).read_bytes(), name)[0].rows
         assert parse_date(rows[0][0]) == (datetime.date(2021, 1, 1), "")
 
 

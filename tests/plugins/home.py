@@ -1,5 +1,6 @@
 """A private orderbots home per test: a copy of the repository's rules and templates in tmp_path."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,7 +9,15 @@ import pytest
 from orderbots import config
 
 REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO.parent / "shared" / "corpus"
+CORPUS = Path(os.environ.get("ORDERBOTS_CORPUS") or REPO.parent / "shared" / "corpus")
+
+
+def corpus(*parts: str) -> Path:
+    """A path in the real-world corpus (``shared/corpus`` beside the repository, or ``$ORDERBOTS_CORPUS``).
+    Without one the calling test is skipped, except under CI, where it must be there."""
+    if not CORPUS.is_dir() and not os.environ.get("CI"):
+        pytest.skip(f"no real-world corpus at {CORPUS}: set ORDERBOTS_CORPUS to a copy of shared/corpus")
+    return CORPUS.joinpath(*parts)
 
 
 @pytest.fixture
