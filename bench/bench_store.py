@@ -35,24 +35,23 @@ def _orders(n: int):
                     po_number=f"PO-{i}", lines=[OrderLine(1, "SKU-1001", Decimal(2), unit_price=Decimal("8.50"))])
 
 
-# What a worker does per claimed item: the step it claims for, then the states it moves the item to.
-MOVES = {"result": (states.VALIDATE, [states.VALIDATED]),
-         "working": (states.ERP_ENTRY, [states.ENTERING_ERP, states.IN_ERP])}
-WHAT = {"result": "a step's result (received -> validated, not fsynced)",
-        "working": "an ERP entry's (-> entering_erp fsynced, -> in_erp not)"}
+# What a worker does per claimed item: the step it claims for, the states it moves the item to, in words.
+MOVES = {"result": (states.VALIDATE, [states.VALIDATED], "a step's result (received -> validated, not fsynced)"),
+         "erp_entry": (states.ERP_ENTRY, [states.ENTERING_ERP, states.IN_ERP],
+                       "an ERP entry's (-> entering_erp fsynced, -> in_erp not)")}
 
 
 def _fill(path: Path, n: int, move: str = "result") -> None:
     """``n`` orders claimable by ``move``'s step."""
     with Store(path) as store, store.transaction():
         keys = [store.add_order(order).key for order in _orders(n)]
-        if move == "working":
+        if move == "erp_entry":
             store.transition_many([(key, states.VALIDATED, {}) for key in keys], actor="bench")
 
 
 def _work(path: str, move: str, owner: str) -> int:
     """Claim-and-transition until no item is left; return how many this worker did."""
-    step, moves = MOVES[move]
+    step, moves, _ = MOVES[move]
     done = 0
     with Store(path) as store:
         while True:
@@ -133,15 +132,15 @@ def main(items: int = ITEMS) -> None:
         for synchronous in ("FULL", "NORMAL"):
             print(f"sqlite bare commits, synchronous={synchronous}: "
                   f"{_commits_per_second(folder, synchronous):,.0f} commits/s (for reference)")
-        for move in MOVES:
+        for move, (_, _, what) in MOVES.items():
             rate = _one_worker(folder, move, items)
-            print(f"store claim+transition, 1 worker, {WHAT[move]}: {rate:,.0f} ops/s (target >= {TARGET:,})")
+            print(f"store claim+transition, 1 worker, {what}: {rate:,.0f} ops/s (target >= {TARGET:,})")
         rate = _batched(folder / "batched.db", items, 100)
         print(f"store claim_batch(100)+transition, 1 worker: {rate:,.0f} ops/s "
               f"(target >= {TARGET:,}; how validation uses the store)")
-        for move in MOVES:
+        for move, (_, _, what) in MOVES.items():
             rate = _many_workers(folder, move, items, workers)
-            print(f"store claim+transition, {workers} processes, {WHAT[move]}: {rate:,.0f} ops/s "
+            print(f"store claim+transition, {workers} processes, {what}: {rate:,.0f} ops/s "
                   f"(target >= {TARGET:,})")
 
 if __name__ == "__main__":

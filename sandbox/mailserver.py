@@ -149,7 +149,7 @@ class Dovecot:
         """Whether an IMAP greeting comes back: the master may listen before its login processes serve."""
         try:
             with socket.create_connection((self.host, self.port), timeout=2) as conn:
-                return conn.makefile("rb").readline(200).startswith(b"* OK")
+                return conn.recv(200).startswith(b"* OK")
         except OSError:
             return False
 
